@@ -1,0 +1,91 @@
+/**
+ * Backend selection. `auto` picks the fastest backend that loads on this machine:
+ * tfjs-node-gpu, then tfjs-node (optional peer dependencies, never installed by us), then
+ * wasm (XNNPACK, with our extra kernels), then the pure-JS cpu backend. `webgpu` is used only
+ * when asked and an adapter exists (Dawn's `webgpu` package in Node).
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import { UserError } from '../errors.js';
+import { registerWasmExtras } from './wasm-kernels.js';
+
+export const BACKENDS = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
+export type BackendName = (typeof BACKENDS)[number];
+
+let chosen: string | null = null;
+
+async function tryImport(name: string): Promise<boolean> {
+  try {
+    await import(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function loadTensorflow(): Promise<boolean> {
+  // tfjs-node registers a backend named 'tensorflow' on import (the GPU build too).
+  if ((await tryImport('@tensorflow/tfjs-node-gpu')) || (await tryImport('@tensorflow/tfjs-node'))) {
+    return tf.setBackend('tensorflow');
+  }
+  return false;
+}
+
+async function loadWasm(): Promise<boolean> {
+  if (!(await tryImport('@tensorflow/tfjs-backend-wasm'))) return false;
+  registerWasmExtras();
+  return tf.setBackend('wasm');
+}
+
+async function loadWebgpu(): Promise<boolean> {
+  try {
+    const g = globalThis as { navigator?: { gpu?: unknown } };
+    if (!g.navigator?.gpu) {
+      const webgpu = (await import('webgpu' as string)) as { create: (o: string[]) => unknown; globals: object };
+      Object.assign(globalThis, webgpu.globals);
+      (globalThis as { navigator?: object }).navigator ??= {};
+      Object.defineProperty((globalThis as { navigator: object }).navigator, 'gpu', {
+        value: webgpu.create([]),
+        configurable: true,
+      });
+    }
+    if (!(await tryImport('@tensorflow/tfjs-backend-webgpu'))) return false;
+    return await tf.setBackend('webgpu');
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Initialise a backend and print the choice once (to stderr, so stdout stays clean for
+ * `--json` output). Calling it again with the same name is a no-op.
+ */
+export async function initBackend(name: BackendName | string = 'auto', opts: { quiet?: boolean } = {}): Promise<string> {
+  if (chosen && (name === 'auto' || name === chosen)) return chosen;
+  if (!(BACKENDS as readonly string[]).includes(name)) {
+    throw new UserError(`unknown backend '${name}': valid names are ${BACKENDS.join(', ')}`);
+  }
+  let ok = false;
+  if (name === 'auto') {
+    ok = (await loadTensorflow()) || (await loadWasm()) || (await tf.setBackend('cpu'));
+  } else if (name === 'tensorflow') {
+    ok = await loadTensorflow();
+    if (!ok) throw new UserError("backend 'tensorflow' needs @tensorflow/tfjs-node or @tensorflow/tfjs-node-gpu: npm install one of them");
+  } else if (name === 'webgpu') {
+    ok = await loadWebgpu();
+    if (!ok) throw new UserError("backend 'webgpu' found no WebGPU adapter (install the 'webgpu' and '@tensorflow/tfjs-backend-webgpu' packages and a GPU driver)");
+  } else if (name === 'wasm') {
+    ok = await loadWasm();
+    if (!ok) throw new UserError("backend 'wasm' failed to load @tensorflow/tfjs-backend-wasm");
+  } else {
+    ok = await tf.setBackend('cpu');
+  }
+  await tf.ready();
+  chosen = tf.getBackend();
+  if (!opts.quiet && !process.env.SBERT_QUIET_BACKEND) process.stderr.write(`backend: ${chosen}\n`);
+  return chosen;
+}
+
+export function currentBackend(): string | null {
+  return chosen;
+}

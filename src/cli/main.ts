@@ -1,0 +1,60 @@
+/**
+ * The `sbert-train` CLI. Each command lives in its own file; this one wires them up and is the
+ * single place that turns errors into exit codes: a UserError prints one line and exits with
+ * its code (2), anything else is a bug and keeps its stack trace.
+ */
+import yargs from 'yargs';
+import { isUserError } from '../errors.js';
+import { trainCommand } from './train.js';
+import { encodeCommand } from './encode.js';
+import { evalCommand } from './eval.js';
+import { heatmapCommand } from './heatmap.js';
+import { indexCommand } from './index-cmd.js';
+import { searchCommand } from './search.js';
+import { serveCommand } from './serve.js';
+import { dataCommand } from './data.js';
+
+export async function main(argv: string[]): Promise<number> {
+  try {
+    await yargs(argv)
+      .scriptName('sbert-train')
+      .usage('$0 <recipe.yaml> | $0 <command> [options]')
+      .option('backend', {
+        type: 'string',
+        default: 'auto',
+        choices: ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'],
+        describe: 'tensor backend; auto = tfjs-node(-gpu) if installed, else wasm, else cpu',
+        global: true,
+      })
+      .command(trainCommand)
+      .command(encodeCommand)
+      .command(evalCommand)
+      .command(heatmapCommand)
+      .command(indexCommand)
+      .command(searchCommand)
+      .command(serveCommand)
+      .command(dataCommand)
+      .demandCommand(1, 'give a recipe file or a command (see --help)')
+      .strict()
+      .fail((msg, err) => {
+        if (err) throw err;
+        throw new UsageError(msg);
+      })
+      .help()
+      .version()
+      .parseAsync();
+    return process.exitCode === undefined ? 0 : Number(process.exitCode);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      process.stderr.write(`sbert-train: ${e.message}\n(see sbert-train --help)\n`);
+      return 2;
+    }
+    if (isUserError(e)) {
+      process.stderr.write(`sbert-train: ${e.message}\n`);
+      return e.exitCode;
+    }
+    throw e;
+  }
+}
+
+class UsageError extends Error {}

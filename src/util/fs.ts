@@ -1,0 +1,69 @@
+import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { dirname, basename, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+/**
+ * Write a file atomically: write to a temp file in the same folder, fsync, rename over the
+ * target, fsync the folder. A crash leaves either the old file or the new one, never half.
+ */
+export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  const fd = openSync(tmp, 'w');
+  try {
+    const buf = typeof data === 'string' ? Buffer.from(data, 'utf8') : data;
+    let off = 0;
+    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+    fsyncSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  closeSync(fd);
+  renameSync(tmp, path);
+  fsyncDir(dirname(path));
+}
+
+export function fsyncDir(dir: string): void {
+  try {
+    const fd = openSync(dir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // Some platforms cannot fsync a directory; the rename is still atomic there.
+  }
+}
+
+/**
+ * Replace a whole folder atomically: the caller fills `tmpDir` (made here, beside `dir`),
+ * then the old folder is moved aside, the new one renamed in, and the old one removed.
+ */
+export function replaceDirAtomic(dir: string, fill: (tmpDir: string) => void): void {
+  const parent = dirname(dir);
+  mkdirSync(parent, { recursive: true });
+  const tag = randomBytes(6).toString('hex');
+  const tmp = join(parent, `.${basename(dir)}.${tag}.tmp`);
+  const old = join(parent, `.${basename(dir)}.${tag}.old`);
+  mkdirSync(tmp, { recursive: true });
+  try {
+    fill(tmp);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  fsyncDir(tmp);
+  let moved = false;
+  try {
+    renameSync(dir, old);
+    moved = true;
+  } catch {
+    // no previous folder
+  }
+  renameSync(tmp, dir);
+  fsyncDir(parent);
+  if (moved) rmSync(old, { recursive: true, force: true });
+}
