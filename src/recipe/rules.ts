@@ -1,0 +1,82 @@
+/**
+ * Cross-field rules, run after the schema walk on a recipe whose fields each passed their own
+ * check: things no single field can know (a loss that needs a third text column the data
+ * mapping does not give, early stopping without a dev set, ...).
+ */
+import { existsSync, statSync } from 'node:fs';
+import type { LossName, Recipe } from './types.js';
+
+/**
+ * What each loss needs from a batch, and which recipe parameters it reads. Mirrors the
+ * `columns` / `needsLabel` of the Loss objects in src/losses, kept here so a recipe can be
+ * checked without building a loss (and without tensors).
+ */
+export const LOSS_REQUIREMENTS: Record<LossName, { minTexts: number; maxTexts: number; needsLabel: boolean; params: string[]; inBatchNegatives: boolean }> = {
+  cosine_mse: { minTexts: 2, maxTexts: 2, needsLabel: true, params: [], inBatchNegatives: false },
+  angular_mse: { minTexts: 2, maxTexts: 2, needsLabel: true, params: [], inBatchNegatives: false },
+  contrastive: { minTexts: 2, maxTexts: 2, needsLabel: true, params: ['margin', 'distance'], inBatchNegatives: false },
+  online_contrastive: { minTexts: 2, maxTexts: 2, needsLabel: true, params: ['margin', 'distance'], inBatchNegatives: false },
+  multiple_negatives_ranking: { minTexts: 2, maxTexts: 3, needsLabel: false, params: ['scale'], inBatchNegatives: true },
+  cosent: { minTexts: 2, maxTexts: 2, needsLabel: true, params: ['scale'], inBatchNegatives: false },
+  triplet: { minTexts: 3, maxTexts: 3, needsLabel: false, params: ['margin', 'distance'], inBatchNegatives: false },
+};
+
+/** Check the fields against each other; push `dotted.path: message` problems. */
+export function checkRules(r: Recipe, problems: string[]): void {
+  const req = LOSS_REQUIREMENTS[r.loss.name];
+  const nTexts = r.data.columns.texts.length;
+  if (nTexts < req.minTexts || nTexts > req.maxTexts) {
+    const want = req.minTexts === req.maxTexts ? `${req.minTexts}` : `${req.minTexts} to ${req.maxTexts}`;
+    problems.push(`data.columns.texts: loss '${r.loss.name}' needs ${want} text columns, the mapping gives ${nTexts}`);
+  }
+  if (req.needsLabel && r.data.columns.label === null) {
+    problems.push(`data.columns.label: loss '${r.loss.name}' needs a label column, the mapping has none`);
+  }
+  for (const p of ['margin', 'scale', 'distance'] as const) {
+    if (r.loss[p] !== null && !req.params.includes(p)) {
+      problems.push(`loss.${p}: not used by loss '${r.loss.name}'${req.params.length ? ` (it takes ${req.params.join(', ')})` : ' (it takes no parameters)'}`);
+    }
+  }
+  const cols = [...r.data.columns.texts, ...(r.data.columns.label === null ? [] : [r.data.columns.label])];
+  const byName = cols.filter((c) => typeof c === 'string').length;
+  if (byName > 0 && byName < cols.length) {
+    problems.push('data.columns: give every column by name or every column by index, not a mix');
+  }
+  if (new Set(cols.map(String)).size !== cols.length) problems.push('data.columns: the same column is mapped twice');
+  if (r.data.header === false && byName > 0) {
+    problems.push('data.header: false needs columns given by 0-based index (there is no header to look names up in)');
+  }
+  if (r.data.score_scale) {
+    if (r.data.columns.label === null) problems.push('data.score_scale: given but the mapping has no label column');
+    if (!(r.data.score_scale[0] < r.data.score_scale[1])) problems.push(`data.score_scale: low must be below high, got [${r.data.score_scale.join(', ')}]`);
+  }
+  for (const k of ['train', 'dev', 'test'] as const) {
+    const f = r.data[k];
+    if (f === null) continue;
+    if (!/\.(csv|tsv|jsonl)$/i.test(f)) problems.push(`data.${k}: must be a .csv, .tsv or .jsonl file, got ${f}`);
+    else if (!existsSync(f)) problems.push(`data.${k}: file not found: ${f}`);
+    else if (!statSync(f).isFile()) problems.push(`data.${k}: not a file: ${f}`);
+  }
+  if (r.data.dev !== null && r.data.validation_split > 0) {
+    problems.push('data.validation_split: give either data.dev or validation_split, not both');
+  }
+  const hasDev = r.data.dev !== null || r.data.validation_split > 0;
+  if (!hasDev) {
+    if (r.evaluation.every_steps !== null) problems.push('evaluation.every_steps: needs a dev set (data.dev or data.validation_split)');
+    if (r.evaluation.early_stopping.patience !== null) problems.push('evaluation.early_stopping.patience: needs a dev set (data.dev or data.validation_split)');
+  }
+  if (r.schedule.warmup_ratio !== null && r.schedule.warmup_steps > 0) {
+    problems.push('schedule.warmup_ratio: give either warmup_steps or warmup_ratio, not both');
+  }
+  if (r.training.max_steps !== null && r.schedule.warmup_steps > r.training.max_steps) {
+    problems.push(`schedule.warmup_steps: ${r.schedule.warmup_steps} is more than training.max_steps (${r.training.max_steps})`);
+  }
+  if (r.model.base.startsWith('/') && !existsSync(r.model.base)) problems.push(`model.base: folder not found: ${r.model.base}`);
+  const monitorIsLoss = /loss$/.test(r.evaluation.monitor);
+  if (monitorIsLoss && r.evaluation.monitor !== 'dev_loss') {
+    problems.push(`evaluation.monitor: the only loss metric is 'dev_loss', got '${r.evaluation.monitor}'`);
+  }
+  if (!monitorIsLoss && hasDev && !req.needsLabel) {
+    problems.push(`evaluation.monitor: '${r.evaluation.monitor}' needs a scored dev set; loss '${r.loss.name}' has no labels, monitor dev_loss instead`);
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * The recipe schema: every key a recipe may hold, its type, range and default, with a one-line
+ * "why" for each default. This is the one place defaults live; recipes/README.md documents the
+ * same table and a test keeps the two in step.
+ *
+ * The shape follows nanoGPT's `train.py` (defaults up front, example configs are short
+ * overrides) and changesets' `config/src/parse.ts` (schema first, then defaults, then
+ * cross-field rules, every problem reported at once).
+ */
+
+export type FieldSpec =
+  | { kind: 'string'; default?: string | null; nullable?: boolean; required?: boolean; why: string; doc?: string }
+  | { kind: 'number'; default?: number | null; nullable?: boolean; required?: boolean; min?: number; max?: number; exclusiveMin?: boolean; exclusiveMax?: boolean; integer?: boolean; why: string; doc?: string }
+  | { kind: 'boolean'; default?: boolean | null; nullable?: boolean; why: string; doc?: string }
+  | { kind: 'enum'; values: readonly string[]; default?: string | null; nullable?: boolean; required?: boolean; why: string; doc?: string }
+  | { kind: 'numberPair'; default?: [number, number] | null; nullable?: boolean; min?: number; max?: number; exclusiveMax?: boolean; why: string; doc?: string }
+  | { kind: 'columnList'; default?: (string | number)[]; minItems: number; why: string; doc?: string }
+  | { kind: 'column'; default?: string | number | null; nullable?: boolean; why: string; doc?: string }
+  | { kind: 'object'; fields: Record<string, FieldSpec>; nullable?: boolean; default?: null; why?: string; doc?: string };
+
+export const LOSS_NAMES = [
+  'cosine_mse',
+  'angular_mse',
+  'contrastive',
+  'online_contrastive',
+  'multiple_negatives_ranking',
+  'cosent',
+  'triplet',
+] as const;
+
+export const POOLING_MODES = ['mean', 'cls', 'max'] as const;
+export const OPTIMIZERS = ['adamw', 'adam'] as const;
+export const SCHEDULES = ['constant', 'linear', 'cosine'] as const;
+
+export const RECIPE_SCHEMA: { kind: 'object'; fields: Record<string, FieldSpec> } = {
+  kind: 'object',
+  fields: {
+    name: { kind: 'string', nullable: true, default: null, why: 'null = the recipe file name without .yaml; names the default output folder' },
+    model: {
+      kind: 'object',
+      fields: {
+        base: { kind: 'string', required: true, why: 'no default: which model to tune is the one choice only the user can make', doc: 'folder, hub id (e.g. sentence-transformers/all-MiniLM-L6-v2) or builtin:tiny' },
+        pooling: { kind: 'enum', values: POOLING_MODES, nullable: true, default: null, why: "null = keep the model's own pooling (its modules.json), so a tuned model stays what it was" },
+        normalize: { kind: 'boolean', nullable: true, default: null, why: "null = keep the model's own Normalize module (or its absence)" },
+        max_seq_length: { kind: 'number', integer: true, min: 1, max: 8192, nullable: true, default: null, why: "null = the model's own limit; lower it to train faster on short texts" },
+        dense: {
+          kind: 'object',
+          nullable: true,
+          default: null,
+          why: 'null = no projection: most models are used at their native width',
+          doc: 'optional Dense projection after pooling, as sentence_transformers.models.Dense',
+          fields: {
+            out_features: { kind: 'number', integer: true, min: 1, required: true, why: 'no default: the projected width is the reason to add the layer' },
+            activation: { kind: 'enum', values: ['tanh', 'identity'], default: 'tanh', why: 'sentence-transformers Dense uses tanh by default' },
+            bias: { kind: 'boolean', default: true, why: 'sentence-transformers Dense has a bias by default' },
+          },
+        },
+      },
+    },
+    data: {
+      kind: 'object',
+      fields: {
+        train: { kind: 'string', required: true, why: 'no default: training needs data', doc: 'csv, tsv or jsonl file; relative to the recipe folder' },
+        dev: { kind: 'string', nullable: true, default: null, why: 'null = no dev set (unless validation_split carves one from train)' },
+        test: { kind: 'string', nullable: true, default: null, why: 'null = no final test evaluation' },
+        columns: {
+          kind: 'object',
+          fields: {
+            texts: { kind: 'columnList', minItems: 1, default: ['sentence1', 'sentence2'], why: 'the usual STS / NLI pair column names', doc: 'text columns in loss order (anchor, positive[, negative]); names or 0-based indices' },
+            label: { kind: 'column', nullable: true, default: 'score', why: 'the usual STS score column; null for unlabelled losses (multiple_negatives_ranking, triplet)' },
+          },
+        },
+        header: { kind: 'boolean', nullable: true, default: null, why: 'null = csv/tsv have a header row exactly when columns are given by name' },
+        score_scale: { kind: 'numberPair', nullable: true, default: null, why: 'null = use labels as they are; [0, 5] maps STS scores to 0..1', doc: '[low, high] of the raw labels, mapped linearly to [0, 1]' },
+        validation_split: { kind: 'number', min: 0, max: 1, exclusiveMax: true, default: 0, why: '0 = no split; 0.2 = hold out 20% of train as dev (seeded)' },
+        on_bad_row: { kind: 'enum', values: ['error', 'skip'], default: 'error', why: 'a malformed row is usually a mapping mistake: stop and say where' },
+      },
+    },
+    loss: {
+      kind: 'object',
+      fields: {
+        name: { kind: 'enum', values: LOSS_NAMES, default: 'cosine_mse', why: 'scored pairs are the commonest fine-tuning data (sentence-transformers CosineSimilarityLoss)' },
+        margin: { kind: 'number', min: 0, exclusiveMin: true, nullable: true, default: null, why: "null = the loss's own default (contrastive 0.5, triplet 5)" },
+        scale: { kind: 'number', min: 0, exclusiveMin: true, nullable: true, default: null, why: "null = the loss's own default (multiple_negatives_ranking 20, cosent 20)" },
+        distance: { kind: 'enum', values: ['cosine', 'euclidean', 'manhattan'], nullable: true, default: null, why: "null = the loss's own default distance" },
+      },
+    },
+    optimizer: {
+      kind: 'object',
+      fields: {
+        name: { kind: 'enum', values: OPTIMIZERS, default: 'adamw', why: 'decoupled weight decay is the transformer fine-tuning standard (Loshchilov & Hutter 2019)' },
+        lr: { kind: 'number', min: 0, exclusiveMin: true, max: 10, default: 1e-3, why: 'torch.optim.AdamW default; transformer fine-tuning usually wants 2e-5' },
+        betas: { kind: 'numberPair', min: 0, max: 1, exclusiveMax: true, default: [0.9, 0.999], why: 'torch.optim.AdamW default' },
+        eps: { kind: 'number', min: 0, exclusiveMin: true, default: 1e-8, why: 'torch.optim.AdamW default (Keras uses 1e-7)' },
+        weight_decay: { kind: 'number', min: 0, nullable: true, default: null, why: 'null = torch default for the optimizer: 0.01 for adamw, 0 for adam' },
+        clip_grad_norm: { kind: 'number', min: 0, exclusiveMin: true, nullable: true, default: null, why: 'null = no clipping (torch default); 1.0 is the usual transformer value' },
+        clip_scope: { kind: 'enum', values: ['global', 'per_variable'], default: 'global', why: 'global norm as torch.nn.utils.clip_grad_norm_; per_variable = Keras clipnorm' },
+      },
+    },
+    schedule: {
+      kind: 'object',
+      fields: {
+        name: { kind: 'enum', values: SCHEDULES, default: 'linear', why: 'transformers Trainer and sentence-transformers default: linear decay' },
+        warmup_steps: { kind: 'number', integer: true, min: 0, default: 0, why: 'transformers default: no warmup' },
+        warmup_ratio: { kind: 'number', min: 0, max: 1, exclusiveMax: true, nullable: true, default: null, why: 'null = use warmup_steps; else ceil(ratio x total steps), as transformers' },
+      },
+    },
+    training: {
+      kind: 'object',
+      fields: {
+        epochs: { kind: 'number', integer: true, min: 1, default: 1, why: 'sentence-transformers default; most fine-tuning converges in 1-4 epochs' },
+        max_steps: { kind: 'number', integer: true, min: 1, nullable: true, default: null, why: 'null = run all epochs; else stop after this many optimizer steps' },
+        batch_size: { kind: 'number', integer: true, min: 1, max: 65536, default: 16, why: 'sentence-transformers default; fits CPU memory for base-size models' },
+        grad_accum_steps: { kind: 'number', integer: true, min: 1, default: 1, why: '1 = update every batch; N = average N batches per update (larger effective batch)' },
+        shuffle: { kind: 'boolean', default: true, why: 'reshuffle each epoch (seeded), as a DataLoader with shuffle=True' },
+        no_duplicates: { kind: 'boolean', nullable: true, default: null, why: 'null = on for in-batch-negative losses (a duplicate text is a false negative), off otherwise' },
+        seed: { kind: 'number', integer: true, min: 0, max: 2 ** 31 - 1, default: 42, why: 'fixed so two runs of one recipe give the same model' },
+        freeze: {
+          kind: 'object',
+          fields: {
+            embeddings: { kind: 'boolean', default: false, why: 'train everything unless data is small' },
+            layers: { kind: 'number', integer: true, min: 0, default: 0, why: '0 = all layers trainable; N freezes the lowest N (small-data mode)' },
+          },
+        },
+        log_every: { kind: 'number', integer: true, min: 1, default: 10, why: 'one metrics.jsonl line per 10 optimizer steps keeps the file small' },
+        checkpoint_every: { kind: 'number', integer: true, min: 1, nullable: true, default: 500, why: 'a crash loses at most 500 steps; null = only at the end and on Ctrl-C' },
+        keep_checkpoints: { kind: 'number', integer: true, min: 1, default: 2, why: 'two: the newest plus one older in case the newest is bad' },
+      },
+    },
+    evaluation: {
+      kind: 'object',
+      fields: {
+        every_steps: { kind: 'number', integer: true, min: 1, nullable: true, default: null, why: 'null = evaluate at epoch end only' },
+        at_epoch_end: { kind: 'boolean', default: true, why: 'one dev score per epoch is the cheapest useful curve' },
+        batch_size: { kind: 'number', integer: true, min: 1, default: 32, why: 'inference needs no gradients, so larger batches fit' },
+        monitor: { kind: 'string', nullable: true, default: null, why: 'null = spearman_cosine when the dev set has scores, else dev_loss' },
+        mode: { kind: 'enum', values: ['max', 'min'], nullable: true, default: null, why: 'null = min for *loss metrics, max otherwise' },
+        keep_best: { kind: 'boolean', default: true, why: 'the saved model is the best dev score, not the last step' },
+        early_stopping: {
+          kind: 'object',
+          fields: {
+            patience: { kind: 'number', integer: true, min: 1, nullable: true, default: null, why: 'null = never stop early' },
+            min_delta: { kind: 'number', min: 0, default: 0, why: 'any improvement counts (Keras EarlyStopping default)' },
+          },
+        },
+      },
+    },
+    output: {
+      kind: 'object',
+      fields: {
+        dir: { kind: 'string', nullable: true, default: null, why: 'null = runs/<name> under the current folder' },
+        model_dir: { kind: 'string', nullable: true, default: null, why: 'null = <dir>/model' },
+        overwrite: { kind: 'boolean', default: false, why: 'never silently replace a previous run' },
+      },
+    },
+  },
+};
+
+/** Metrics the monitor may name besides what the STS evaluator reports. */
+export const LOSS_MONITORS = ['dev_loss'] as const;
