@@ -1,0 +1,83 @@
+/**
+ * Pooling of token embeddings into one sentence embedding, as sentence-transformers'
+ * models/Pooling.py: cls, max, mean, mean_sqrt_len, weightedmean, lasttoken; several modes
+ * are concatenated in that order.
+ * https://github.com/UKPLab/sentence-transformers/blob/master/sentence_transformers/models/Pooling.py
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { ModelError } from '../errors.js';
+
+export const POOLING_MODES = ['cls', 'max', 'mean', 'mean_sqrt_len', 'weightedmean', 'lasttoken'] as const;
+export type PoolingMode = (typeof POOLING_MODES)[number];
+
+const CONFIG_KEYS: Record<PoolingMode, string> = {
+  cls: 'pooling_mode_cls_token',
+  max: 'pooling_mode_max_tokens',
+  mean: 'pooling_mode_mean_tokens',
+  mean_sqrt_len: 'pooling_mode_mean_sqrt_len_tokens',
+  weightedmean: 'pooling_mode_weightedmean_tokens',
+  lasttoken: 'pooling_mode_lasttoken',
+};
+
+export function checkPoolingMode(mode: string, where: string): PoolingMode {
+  if (!(POOLING_MODES as readonly string[]).includes(mode)) {
+    throw new ModelError(`${where}: unknown pooling mode '${mode}'; valid modes are ${POOLING_MODES.join(', ')}`);
+  }
+  return mode as PoolingMode;
+}
+
+/** Modes from a 1_Pooling/config.json object (boolean flags, or a `pooling_mode` string). */
+export function poolingModesFromConfig(raw: Record<string, unknown>, file: string): PoolingMode[] {
+  if (typeof raw.pooling_mode === 'string') return [checkPoolingMode(raw.pooling_mode, file)];
+  const modes = POOLING_MODES.filter((m) => raw[CONFIG_KEYS[m]] === true);
+  if (modes.length === 0) throw new ModelError(`${file}: no pooling mode is enabled`);
+  return modes;
+}
+
+export function poolingConfig(modes: PoolingMode[], dim: number): Record<string, unknown> {
+  const cfg: Record<string, unknown> = { word_embedding_dimension: dim };
+  for (const m of POOLING_MODES) cfg[CONFIG_KEYS[m]] = modes.includes(m);
+  cfg.include_prompt = true;
+  return cfg;
+}
+
+/**
+ * tokens [B, T, H], mask [B, T] (1 = real token) -> [B, H * modes.length].
+ */
+export function pool(tokens: tf.Tensor3D, mask: tf.Tensor2D, modes: PoolingMode[]): tf.Tensor2D {
+  return tf.tidy(() => {
+    const [, T] = tokens.shape;
+    const m = tf.expandDims(tf.cast(mask, 'float32'), -1); // [B, T, 1]
+    const parts: tf.Tensor[] = [];
+    let sum: tf.Tensor | null = null;
+    let count: tf.Tensor | null = null;
+    const sums = () => {
+      sum ??= tf.sum(tf.mul(tokens, m), 1); // [B, H]
+      count ??= tf.maximum(tf.sum(m, 1), 1e-9); // [B, 1]
+      return { sum: sum as tf.Tensor, count: count as tf.Tensor };
+    };
+    for (const mode of modes) {
+      if (mode === 'cls') {
+        parts.push(tf.squeeze(tf.slice(tokens, [0, 0, 0], [-1, 1, -1]), [1]));
+      } else if (mode === 'max') {
+        // Padded positions are set to -1e9 so they never win the max, as Pooling.py does.
+        parts.push(tf.max(tf.add(tf.mul(tokens, m), tf.mul(tf.sub(1, m), -1e9)), 1));
+      } else if (mode === 'mean') {
+        const s = sums();
+        parts.push(tf.div(s.sum, s.count));
+      } else if (mode === 'mean_sqrt_len') {
+        const s = sums();
+        parts.push(tf.div(s.sum, tf.sqrt(s.count)));
+      } else if (mode === 'weightedmean') {
+        const w = tf.mul(tf.reshape(tf.range(1, T + 1, 1, 'float32'), [1, T, 1]), m); // [B, T, 1]
+        parts.push(tf.div(tf.sum(tf.mul(tokens, w), 1), tf.maximum(tf.sum(w, 1), 1e-9)));
+      } else {
+        // lasttoken: the last attended position of each row (right padding).
+        const last = tf.sub(tf.sum(tf.cast(mask, 'int32'), 1), 1); // [B]
+        const oneHot = tf.expandDims(tf.oneHot(tf.maximum(last, 0), T), -1); // [B, T, 1]
+        parts.push(tf.sum(tf.mul(tokens, tf.cast(oneHot, 'float32')), 1));
+      }
+    }
+    return (parts.length === 1 ? parts[0] : tf.concat(parts, -1)) as tf.Tensor2D;
+  });
+}
