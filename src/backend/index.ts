@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { UserError } from '../errors.js';
+import { registerAllGradients } from './gradients.js';
 import { registerWasmExtras } from './wasm-kernels.js';
 
 export const BACKENDS = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
@@ -65,6 +66,8 @@ export async function initBackend(name: BackendName | string = 'auto', opts: { q
   if (!(BACKENDS as readonly string[]).includes(name)) {
     throw new UserError(`unknown backend '${name}': valid names are ${BACKENDS.join(', ')}`);
   }
+  // tfjs-core's Node entry registers no gradients; training needs them (see gradients.ts).
+  await registerAllGradients();
   let ok = false;
   if (name === 'auto') {
     ok = (await loadTensorflow()) || (await loadWasm()) || (await tf.setBackend('cpu'));

@@ -2,29 +2,172 @@
  * The few tensor ops the encoders are built from. Every model file calls these rather than
  * tf.* directly, so one place decides how each runs fast (forward and backward) on every
  * backend.
+ *
+ * Why the custom gradients: on the tfjs `wasm` backend (4.22) only an untransposed 2-D matmul
+ * reaches XNNPACK's GEMM (~24 GFLOP/s on one core here); `transposeA`/`transposeB` and every
+ * batched (rank-3, batch > 1) matmul fall back to a naive loop at 1-2 GFLOP/s. tfjs's own
+ * matMul gradient is written with transposed matmuls, so a training step spent most of its
+ * time there. Here every product, forward and backward, is an untransposed 2-D matmul (after
+ * an explicit, cheap `tf.transpose`) or, for the batched products of attention, a depthwise
+ * convolution, which XNNPACK also runs ~3-4x faster than the batched-matmul loop (see
+ * `batchedMatmulCore`). Measurements: benchmarks/RESULTS.md, "Encoder throughput".
  */
 import * as tf from '@tensorflow/tfjs-core';
 
+type GradFn = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[];
+/**
+ * tf.customGrad with typed positional inputs (tfjs types them as a loose
+ * `(Tensor | GradSaveFunc)[]`, which a typed parameter list does not satisfy).
+ */
+function customGrad<A extends tf.Tensor[]>(
+  f: (...args: [...A, tf.GradSaveFunc]) => { value: tf.Tensor; gradFunc: GradFn },
+): (...args: A) => tf.Tensor {
+  return tf.customGrad(f as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (...args: A) => tf.Tensor;
+}
+
+function onWasm(): boolean {
+  return tf.getBackend() === 'wasm';
+}
+
+/** Plain 2-D product a @ b with a and b already laid out untransposed (the fast path everywhere). */
+function mm2d(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  return tf.matMul(a, b);
+}
+
+/**
+ * x^T @ y for x [n, p], y [n, q] -> [p, q] (the weight gradient of a linear layer). Transposes
+ * whichever side is cheaper: x^T (n*p elements moved) or (y^T @ x)^T (n*q + p*q moved).
+ */
+function mmTransA(x: tf.Tensor2D, y: tf.Tensor2D): tf.Tensor2D {
+  const [n, p] = x.shape;
+  const q = y.shape[1];
+  if (n * p <= n * q + p * q) return mm2d(tf.transpose(x), y);
+  return tf.transpose(mm2d(tf.transpose(y), x));
+}
+
+/** x @ w^T for x [n, q], w [p, q] -> [n, p] (the input gradient of a linear layer): transpose the small weight. */
+function mmTransB(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
+  return mm2d(x, tf.transpose(w));
+}
+
 /** y = x @ kernel + bias. x: [..., in], kernel: [in, out] (PyTorch's weight transposed), bias: [out]. */
 export function linear(x: tf.Tensor, kernel: tf.Tensor2D, bias?: tf.Tensor1D): tf.Tensor {
+  const [inDim, outDim] = kernel.shape;
+  const lead = x.shape.slice(0, -1);
   return tf.tidy(() => {
-    const inDim = kernel.shape[0];
-    const outDim = kernel.shape[1];
-    const lead = x.shape.slice(0, -1);
-    let y: tf.Tensor = tf.matMul(tf.reshape(x, [-1, inDim]) as tf.Tensor2D, kernel);
-    if (bias) y = tf.add(y, bias);
+    const x2 = tf.reshape(x, [-1, inDim]) as tf.Tensor2D;
+    const y = bias ? linearBiasGrad(x2, kernel, bias) : linearNoBiasGrad(x2, kernel);
     return tf.reshape(y, [...lead, outDim]);
   });
 }
 
-/** Batched matmul a @ b (optionally transposed), rank 3: [batch, m, k] x [batch, k, n]. */
-export function matmul(a: tf.Tensor3D, b: tf.Tensor3D, transposeA = false, transposeB = false): tf.Tensor3D {
-  return tf.matMul(a, b, transposeA, transposeB);
+// Gradients of y = x @ W (+ b) written with untransposed products only:
+//   dx = dy @ W^T, dW = x^T @ dy, db = sum_rows(dy).
+const linearBiasGrad = customGrad<[tf.Tensor2D, tf.Tensor2D, tf.Tensor1D]>((x, w, b, save) => {
+  save([x, w]);
+  const value = tf.add(mm2d(x, w), b);
+  return {
+    value,
+    gradFunc: (dy, saved) => {
+      const g = dy as tf.Tensor2D;
+      const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
+      return [mmTransB(g, ws), mmTransA(xs, g), tf.sum(g, 0)];
+    },
+  };
+});
+
+const linearNoBiasGrad = customGrad<[tf.Tensor2D, tf.Tensor2D]>((x, w, save) => {
+  save([x, w]);
+  return {
+    value: mm2d(x, w),
+    gradFunc: (dy, saved) => {
+      const g = dy as tf.Tensor2D;
+      const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
+      return [mmTransB(g, ws), mmTransA(xs, g)];
+    },
+  };
+});
+
+/**
+ * Batched product without gradient bookkeeping: op(a) @ op(b) where op transposes the last two
+ * axes when asked. a: [n, m, k] (or [n, k, m] if transposeA), b: [n, k, p] (or [n, p, k]).
+ *
+ * On wasm, for n > 1, it runs as one depthwise convolution with the batch as channels:
+ * input [1, k, m, n] (height k, width m), filter [k, 1, n, p] (height k, channel multiplier p),
+ * 'valid' padding, so out[0, 0, i, c*p + j] = sum_t a[c, i, t] * b[c, t, j]. XNNPACK runs that
+ * as a grouped GEMM, ~6 GFLOP/s against ~1.8 for tfjs-wasm's BatchMatMul loop (which has no
+ * XNNPACK path for batch > 1). The operand transposes fold into the layout transposes the
+ * convolution needs anyway, so transposeA/B cost nothing extra.
+ */
+function batchedMatmulCore(a: tf.Tensor3D, b: tf.Tensor3D, transposeA: boolean, transposeB: boolean): tf.Tensor3D {
+  const n = a.shape[0];
+  if (!onWasm()) return tf.matMul(a, b, transposeA, transposeB);
+  const m = transposeA ? a.shape[2] : a.shape[1];
+  const k = transposeA ? a.shape[1] : a.shape[2];
+  const p = transposeB ? b.shape[1] : b.shape[2];
+  if (n === 1) {
+    const a2 = tf.reshape(a, transposeA ? [k, m] : [m, k]) as tf.Tensor2D;
+    const b2 = tf.reshape(b, transposeB ? [p, k] : [k, p]) as tf.Tensor2D;
+    const y = mm2d(transposeA ? tf.transpose(a2) : a2, transposeB ? tf.transpose(b2) : b2);
+    return tf.reshape(y, [1, m, p]);
+  }
+  // [k, m, n] from a [n, m, k] (perm 2,1,0) or a^T stored as [n, k, m] (perm 1,2,0).
+  const x = tf.reshape(tf.transpose(a, transposeA ? [1, 2, 0] : [2, 1, 0]), [1, k, m, n]) as tf.Tensor4D;
+  // [k, n, p] from b [n, k, p] (perm 1,0,2) or b^T stored as [n, p, k] (perm 2,0,1).
+  const f = tf.reshape(tf.transpose(b, transposeB ? [2, 0, 1] : [1, 0, 2]), [k, 1, n, p]) as tf.Tensor4D;
+  const y = tf.depthwiseConv2d(x, f, 1, 'valid'); // [1, 1, m, n*p]
+  return tf.transpose(tf.reshape(y, [m, n, p]), [1, 0, 2]);
 }
 
-/** Rows of an embedding table: table [vocab, dim], ids int32 [...] -> [..., dim]. */
+/**
+ * Batched matmul op(a) @ op(b), rank 3: [batch, m, k] x [batch, k, n] (op = optional transpose
+ * of the last two axes, as tf.matMul). Gradients (standard identities, e.g.
+ * https://people.maths.ox.ac.uk/gilesm/files/NA-08-01.pdf section 2.3.2) go through the same
+ * fast core:
+ *   C = A B:      dA = dC B^T,   dB = A^T dC
+ *   C = A^T B:    dA = B dC^T,   dB = A dC
+ *   C = A B^T:    dA = dC B,     dB = dC^T A
+ *   C = A^T B^T:  dA = B^T dC^T, dB = dC^T A^T
+ */
+export function matmul(a: tf.Tensor3D, b: tf.Tensor3D, transposeA = false, transposeB = false): tf.Tensor3D {
+  const core = batchedMatmulCore;
+  const f = customGrad<[tf.Tensor3D, tf.Tensor3D]>((x, y, save) => {
+    save([x, y]);
+    return {
+      value: core(x, y, transposeA, transposeB),
+      gradFunc: (dy, saved) => {
+        const g = dy as tf.Tensor3D;
+        const [A, B] = saved as [tf.Tensor3D, tf.Tensor3D];
+        if (!transposeA && !transposeB) return [core(g, B, false, true), core(A, g, true, false)];
+        if (transposeA && !transposeB) return [core(B, g, false, true), core(A, g, false, false)];
+        if (!transposeA && transposeB) return [core(g, B, false, false), core(g, A, true, false)];
+        return [core(B, g, true, true), core(g, A, true, true)];
+      },
+    };
+  });
+  return f(a, b) as tf.Tensor3D;
+}
+
+/**
+ * Rows of an embedding table: table [vocab, dim], ids int32 [...] -> [..., dim].
+ *
+ * The gradient is the scatter-add of the incoming rows into a [vocab, dim] zero table. tfjs
+ * writes gather's gradient with `UnsortedSegmentSum`, which the wasm backend lacks (we
+ * register a JS fallback for it in wasm-kernels.ts for any other tf.gather); here we use
+ * `tf.scatterND`, which every backend implements natively and which sums duplicate ids (as
+ * TensorFlow's scatter_nd: https://www.tensorflow.org/api_docs/python/tf/scatter_nd).
+ */
 export function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor): tf.Tensor {
-  return tf.gather(table, ids);
+  const [vocab, dim] = table.shape;
+  const f = customGrad<[tf.Tensor2D]>((t) => ({
+    value: tf.gather(t, ids),
+    gradFunc: (dy) => {
+      const rows = tf.reshape(dy, [-1, dim]);
+      const idx = tf.reshape(tf.cast(ids, 'int32'), [-1, 1]);
+      return [tf.scatterND(idx, rows, [vocab, dim])];
+    },
+  }));
+  return f(table);
 }
 
 /** LayerNorm over the last axis, as torch.nn.LayerNorm (biased variance). */

@@ -1,10 +1,57 @@
 /**
- * Kernels the tfjs wasm backend lacks for training (the embedding gradient
- * `UnsortedSegmentSum`, ...). Registered once when the wasm backend is chosen.
+ * Kernels the tfjs wasm backend (4.22) lacks for training, registered once when the wasm
+ * backend is chosen.
+ *
+ * `UnsortedSegmentSum`: tfjs writes the gradient of `tf.gather` (so of any embedding lookup
+ * or row selection) with it, and the wasm backend has no implementation, so backprop through a
+ * plain `tf.gather` fails there. Our own `embeddingLookup` (ops.ts) does not need it (it
+ * scatters with the native `ScatterNd`), but other code may call `tf.gather` directly (pooling,
+ * losses), so we add a straightforward JS kernel working on the wasm heap. It is a single pass
+ * over the rows: memory-bound and cheap next to the matmuls around it.
+ * Semantics follow TensorFlow's tf.math.unsorted_segment_sum
+ * (https://www.tensorflow.org/api_docs/python/tf/math/unsorted_segment_sum): ids outside
+ * [0, numSegments) are dropped, segments with no rows are zero.
  */
+import * as tf from '@tensorflow/tfjs-core';
+
+/** The slice of BackendWasm's interface this file uses (the class is not re-exported as a type we can rely on). */
+interface WasmBackendLike {
+  readSync(dataId: unknown): ArrayLike<number>;
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  typedArrayFromHeap(t: tf.TensorInfo): Float32Array | Int32Array | Uint8Array;
+}
+
 let registered = false;
+
+function unsortedSegmentSum(args: { inputs: tf.NamedTensorInfoMap; backend: unknown; attrs?: tf.NamedAttrMap }): tf.TensorInfo {
+  const backend = args.backend as WasmBackendLike;
+  const x = args.inputs.x!;
+  const segmentIds = args.inputs.segmentIds!;
+  const numSegments = (args.attrs as unknown as { numSegments: number }).numSegments;
+  const idsCount = segmentIds.shape.reduce((a, b) => a * b, 1);
+  const rowShape = x.shape.slice(segmentIds.shape.length);
+  const rowSize = rowShape.reduce((a, b) => a * b, 1);
+  const outDtype = x.dtype === 'int32' ? 'int32' : 'float32';
+  // Read the inputs before allocating the output: allocation may grow (and so detach) the heap.
+  const xs = Float64Array.from(backend.readSync(x.dataId));
+  const ids = backend.readSync(segmentIds.dataId);
+  const out = backend.makeOutput([numSegments, ...rowShape], outDtype);
+  const o = backend.typedArrayFromHeap(out);
+  o.fill(0);
+  for (let r = 0; r < idsCount; r++) {
+    const s = ids[r]!;
+    if (s < 0 || s >= numSegments) continue;
+    const src = r * rowSize;
+    const dst = s * rowSize;
+    for (let j = 0; j < rowSize; j++) o[dst + j]! += xs[src + j]!;
+  }
+  return out;
+}
 
 export function registerWasmExtras(): void {
   if (registered) return;
   registered = true;
+  if (!tf.getKernel('UnsortedSegmentSum', 'wasm')) {
+    tf.registerKernel({ kernelName: 'UnsortedSegmentSum', backendName: 'wasm', kernelFunc: unsortedSegmentSum as tf.KernelFunc });
+  }
 }
