@@ -1,0 +1,187 @@
+/**
+ * On-disk layout of an index folder, and the crash-safe way it changes.
+ *
+ *   DIR/manifest.json          names the live generation + checksums + model + params
+ *   DIR/index.<gen>.<tag>.hnsw hnswlib graph of that generation
+ *   DIR/items.<gen>.<tag>.jsonl one JSON object per label (id, text, fields, deleted)
+ *
+ * A write never touches the live files: it writes a new generation beside them (fsynced),
+ * then swaps the manifest with writeFileAtomic (temp file + rename). A crash before the
+ * rename leaves the old manifest naming the old, untouched files; after it, the new ones.
+ * Orphans of a crashed write are removed by the next successful one. Readers check the
+ * size and sha256 of each file named by the manifest before handing it to hnswlib (whose
+ * loader trusts its input and may crash on a damaged file).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { DataError, UserError } from '../errors.js';
+import { writeFileAtomic } from '../util/fs.js';
+
+export const MANIFEST = 'manifest.json';
+export const FORMAT = 'sbert-train/hnsw-index';
+export const FORMAT_VERSION = 1;
+
+export interface FileRef {
+  name: string;
+  bytes: number;
+  sha256: string;
+}
+
+export interface IndexParams {
+  /** Graph degree (hnswlib M). */
+  M: number;
+  efConstruction: number;
+  /** Default search breadth (hnswlib ef); a query can ask for another. */
+  ef: number;
+}
+
+export interface Manifest {
+  format: typeof FORMAT;
+  formatVersion: number;
+  generation: number;
+  files: { index: FileRef; metadata: FileRef };
+  model: { path: string; weightsHash: string };
+  dim: number;
+  space: 'cosine';
+  /** Embeddings were L2-normalised before indexing. */
+  normalized: boolean;
+  /** Live (not deleted) items. */
+  count: number;
+  /** Labels used, deleted ones included. */
+  total: number;
+  deleted: number;
+  capacity: number;
+  params: IndexParams;
+  library: { name: string; version: string };
+  createdAt: string;
+  updatedAt: string;
+}
+
+export function sha256File(path: string): string {
+  return createHash('sha256').update(readFileSync(path)).digest('hex');
+}
+
+/** Read and validate DIR/manifest.json; a damaged one is a one-line DataError. */
+export function readManifest(dir: string): Manifest {
+  const path = join(dir, MANIFEST);
+  if (!existsSync(dir)) throw new UserError(`index folder ${dir} does not exist`);
+  if (!existsSync(path)) throw new UserError(`${dir} is not an index folder (no ${MANIFEST}); build one with 'sbert-train index build'`);
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new DataError(`${path}: corrupted manifest (not valid JSON: ${(e as Error).message.split('\n')[0]})`);
+  }
+  const problems = manifestProblems(raw);
+  if (problems.length) throw new DataError(`${path}: corrupted manifest (${problems.slice(0, 3).join('; ')})`);
+  return raw as Manifest;
+}
+
+function manifestProblems(m: unknown): string[] {
+  if (typeof m !== 'object' || m === null || Array.isArray(m)) return ['not a JSON object'];
+  const o = m as Record<string, unknown>;
+  const p: string[] = [];
+  if (o.format !== FORMAT) p.push(`format: expected '${FORMAT}'`);
+  if (o.formatVersion !== FORMAT_VERSION) p.push(`formatVersion: expected ${FORMAT_VERSION}, got ${JSON.stringify(o.formatVersion)}`);
+  const isCount = (v: unknown) => Number.isInteger(v) && (v as number) >= 0;
+  for (const k of ['generation', 'dim', 'count', 'total', 'deleted', 'capacity']) if (!isCount(o[k])) p.push(`${k}: expected a non-negative integer`);
+  if (o.space !== 'cosine') p.push("space: expected 'cosine'");
+  const files = o.files as Record<string, unknown> | undefined;
+  for (const k of ['index', 'metadata']) {
+    const f = files?.[k] as Record<string, unknown> | undefined;
+    if (!f || typeof f.name !== 'string' || !/^[\w.-]+$/.test(f.name) || !isCount(f.bytes) || typeof f.sha256 !== 'string') {
+      p.push(`files.${k}: expected { name, bytes, sha256 }`);
+    }
+  }
+  const model = o.model as Record<string, unknown> | undefined;
+  if (!model || typeof model.path !== 'string' || typeof model.weightsHash !== 'string') p.push('model: expected { path, weightsHash }');
+  const params = o.params as Record<string, unknown> | undefined;
+  for (const k of ['M', 'efConstruction', 'ef']) if (!params || !isCount(params[k])) p.push(`params.${k}: expected an integer`);
+  if (isCount(o.count) && isCount(o.deleted) && isCount(o.total) && (o.count as number) + (o.deleted as number) !== o.total) {
+    p.push('count + deleted != total');
+  }
+  return p;
+}
+
+/** Check that a file named by the manifest is present and exactly what was written. */
+export function verifyFile(dir: string, ref: FileRef, what: string): string {
+  const path = join(dir, ref.name);
+  if (!existsSync(path)) throw new DataError(`${path}: ${what} file named by the manifest is missing`);
+  const size = statSync(path).size;
+  if (size !== ref.bytes) throw new DataError(`${path}: ${what} file is ${size} bytes, the manifest says ${ref.bytes} (truncated or corrupted)`);
+  if (sha256File(path) !== ref.sha256) throw new DataError(`${path}: ${what} file checksum does not match the manifest (corrupted)`);
+  return path;
+}
+
+/** Names for a new generation's files; the random tag keeps a crashed write's leftovers apart. */
+export function generationNames(generation: number): { index: string; metadata: string } {
+  const tag = randomBytes(4).toString('hex');
+  return { index: `index.${generation}.${tag}.hnsw`, metadata: `items.${generation}.${tag}.jsonl` };
+}
+
+export function fsyncFile(path: string): void {
+  const fd = openSync(path, 'r+');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function fileRef(dir: string, name: string): FileRef {
+  const path = join(dir, name);
+  return { name, bytes: statSync(path).size, sha256: sha256File(path) };
+}
+
+/** Swap the manifest (the commit point), then drop files no manifest names any more. */
+export function commitManifest(dir: string, manifest: Manifest, keep: string[] = []): void {
+  writeFileAtomic(join(dir, MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
+  const live = new Set([manifest.files.index.name, manifest.files.metadata.name, ...keep]);
+  for (const f of readdirSync(dir)) {
+    if (/^(index\.\d+\..+\.hnsw|items\.\d+\..+\.jsonl)$/.test(f) && !live.has(f)) rmSync(join(dir, f), { force: true });
+    if (/^\.manifest\.json\..*\.tmp$/.test(f)) rmSync(join(dir, f), { force: true });
+  }
+}
+
+/**
+ * A writer's lock (DIR/.lock holding the pid), so two `index add` runs cannot both commit
+ * a generation built from the same parent. A lock left by a killed process is taken over.
+ */
+export function acquireLock(dir: string): () => void {
+  const path = join(dir, '.lock');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(path, String(process.pid), { flag: 'wx' });
+      return () => rmSync(path, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const pid = Number(readFileSync(path, 'utf8').trim());
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+        throw new UserError(`${dir} is being written by process ${pid} (remove ${path} if that is wrong)`);
+      }
+      rmSync(path, { force: true });
+    }
+  }
+  throw new UserError(`could not lock ${dir}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Test hook for crash-safety tests: when SBERT_FAULT_PAUSE names this point, announce it on
+ * stderr and block (synchronously, mid-write) so the test can SIGKILL the process exactly
+ * there. A no-op otherwise.
+ */
+export function faultPoint(name: string): void {
+  if (process.env.SBERT_FAULT_PAUSE !== name) return;
+  process.stderr.write(`fault-point: ${name}\n`);
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60_000);
+}
