@@ -1,0 +1,164 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { readTexts } from '../src/cli/encode.js';
+import { DataError, UserError } from '../src/errors.js';
+import { initBackend } from '../src/backend/index.js';
+import { loadEncoder } from '../src/models/index.js';
+import { encodeNpy, readNpy, writeNpy } from '../src/util/npy.js';
+import { isOneLineUserError, runCli } from './helpers/cli.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'encode-cli-test-'));
+test.after(() => rmSync(dir, { recursive: true, force: true }));
+
+function file(name: string, content: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, content);
+  return p;
+}
+
+const TEXTS = ['software developer', 'nurse', '', 'Grüße aus Köln, 東京 🚀', 'data "scientist", senior'];
+
+// ---- npy format -------------------------------------------------------------------------
+
+test('npy: header bytes follow NPY 1.0 with 64-byte alignment', () => {
+  const bytes = encodeNpy(new Float32Array([1, 2, 3, 4, 5, 6]), [2, 3]);
+  assert.deepEqual([...bytes.subarray(0, 8)], [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]);
+  const headerLen = bytes[8] | (bytes[9] << 8);
+  assert.equal((10 + headerLen) % 64, 0);
+  const header = Buffer.from(bytes.subarray(10, 10 + headerLen)).toString('latin1');
+  assert.equal(header, "{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }".padEnd(headerLen - 1, ' ') + '\n');
+  const data = Buffer.from(bytes.subarray(10 + headerLen));
+  assert.equal(data.length, 24);
+  assert.equal(data.readFloatLE(0), 1);
+  assert.equal(data.readFloatLE(20), 6);
+  // One dimension is a one-element tuple with a trailing comma, as Python writes it.
+  const one = Buffer.from(encodeNpy(new Float32Array([7]), [1])).toString('latin1');
+  assert.match(one, /'shape': \(1,\), \}/);
+  assert.throws(() => encodeNpy(new Float32Array(5), [2, 3]), /holds 6 values, got 5/);
+});
+
+test('npy: write and read back; foreign dtypes are refused by the reader', () => {
+  const p = join(dir, 'm.npy');
+  const data = new Float32Array([0.5, -1.25, 3e-8, 1e30, -0, 7]);
+  writeNpy(p, data, [3, 2]);
+  const back = readNpy(p);
+  assert.deepEqual(back.shape, [3, 2]);
+  assert.deepEqual(Array.from(back.data), Array.from(data));
+  const f8 = Buffer.from(encodeNpy(new Float32Array(2), [2]));
+  f8.write("'<f8'", f8.indexOf("'<f4'"), 'latin1');
+  writeFileSync(p, f8);
+  assert.throws(() => readNpy(p), (e) => e instanceof DataError && /'<f4'/.test((e as Error).message));
+});
+
+// ---- input readers ----------------------------------------------------------------------
+
+test('txt input: one text per line, blank lines kept, CRLF and a final newline handled', () => {
+  assert.deepEqual(readTexts(file('a.txt', 'one\r\ntwo\r\n\r\nfour\n')), ['one', 'two', '', 'four']);
+  assert.deepEqual(readTexts(file('b.txt', '\uFEFFno final newline')), ['no final newline']);
+});
+
+test('csv/tsv input: header row, quoted cells, column choice', () => {
+  const csv = file('t.csv', 'id,text,label\n1,"hello, world",a\n2,"say ""hi""",b\n');
+  assert.deepEqual(readTexts(csv), ['hello, world', 'say "hi"']);
+  assert.deepEqual(readTexts(csv, 'label'), ['a', 'b']);
+  assert.deepEqual(readTexts(file('one.csv', 'title\nnurse\ncook\n')), ['nurse', 'cook']);
+  assert.deepEqual(readTexts(file('t.tsv', 'id\tsentence\n1\tfirst one\n2\tsecond, with comma\n')), ['first one', 'second, with comma']);
+  assert.throws(
+    () => readTexts(csv, 'body'),
+    (e) => e instanceof DataError && (e as Error).message === `${csv}: no column 'body'; available: id, text, label`,
+  );
+  const ambiguous = file('amb.csv', 'a,b\nx,y\n');
+  assert.throws(() => readTexts(ambiguous), (e) => e instanceof UserError && /has 2 columns \(a, b\); choose the text column with --column/.test((e as Error).message));
+});
+
+test('jsonl input: key by --column or default, bare strings, line-numbered errors', () => {
+  const p = file('t.jsonl', '{"text": "a", "n": 1}\n\n{"text": "b\\nc", "n": 2}\n');
+  assert.deepEqual(readTexts(p), ['a', 'b\nc']);
+  assert.deepEqual(readTexts(file('s.jsonl', '"x"\n"y"\n')), ['x', 'y']);
+  assert.deepEqual(readTexts(file('k.jsonl', '{"title": "q"}\n'), 'title'), ['q']);
+  const bad = file('bad.jsonl', '{"text": "a"}\n{"text": \n');
+  assert.throws(() => readTexts(bad), (e) => e instanceof DataError && (e as Error).message.startsWith(`${bad}:2: invalid JSON`));
+  const missing = file('missing.jsonl', '{"text": "a"}\n{"title": "b"}\n');
+  assert.throws(() => readTexts(missing), (e) => e instanceof DataError && (e as Error).message === `${missing}:2: no key 'text'; available: title`);
+});
+
+test('input errors: missing, empty, unsupported type', () => {
+  const none = join(dir, 'none.txt');
+  assert.throws(() => readTexts(none), (e) => e instanceof DataError && (e as Error).message === `${none}: input file not found`);
+  assert.throws(() => readTexts(file('empty.txt', '')), (e) => e instanceof DataError && /no texts to encode/.test((e as Error).message));
+  assert.throws(() => readTexts(file('empty.csv', 'text\n')), (e) => e instanceof DataError && /no texts to encode/.test((e as Error).message));
+  assert.throws(() => readTexts(file('x.parquet', 'PAR1')), (e) => e instanceof UserError && /unsupported input type '.parquet'/.test((e as Error).message));
+});
+
+// ---- the command ------------------------------------------------------------------------
+
+test('encode writes .npy rows in input order, equal to the in-process encoder', async () => {
+  const input = file('jobs.txt', TEXTS.join('\n') + '\n');
+  const out = join(dir, 'out', 'jobs.npy');
+  const r = runCli(['encode', '--model', 'builtin:tiny', '--input', input, '--output', out, '--batch-size', '2', '--backend', 'cpu']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /wrote 5 embeddings \(dim 128\)/);
+  const { data, shape } = readNpy(out);
+  assert.deepEqual(shape, [5, 128]);
+  assert.deepEqual(readdirSync(join(dir, 'out')), ['jobs.npy'], 'no temp files left behind');
+
+  await initBackend('cpu', { quiet: true });
+  const before = tf.memory().numTensors;
+  const enc = await loadEncoder('builtin:tiny');
+  // One text at a time, so the reference has no batching or padding in common with the CLI run.
+  for (let i = 0; i < TEXTS.length; i++) {
+    const [row] = await enc.encode([TEXTS[i]], { batchSize: 1 });
+    const got = data.subarray(i * 128, (i + 1) * 128);
+    const maxDiff = Math.max(...Array.from(row, (v, j) => Math.abs(v - got[j])));
+    assert.ok(maxDiff < 1e-5, `row ${i} ('${TEXTS[i]}') differs by ${maxDiff}`);
+  }
+  enc.dispose();
+  assert.equal(tf.memory().numTensors, before, 'encoder leaked tensors');
+});
+
+test('encode --normalize writes unit-length .jsonl rows with their texts', () => {
+  const input = file('jobs.jsonl', TEXTS.map((t) => JSON.stringify({ id: 1, text: t })).join('\n'));
+  const out = join(dir, 'jobs.out.jsonl');
+  const r = runCli(['encode', '--model', 'builtin:tiny', '--input', input, '--output', out, '--normalize', '--backend', 'wasm']);
+  assert.equal(r.code, 0, r.stderr);
+  const lines = readFileSync(out, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { text: string; embedding: number[] });
+  assert.deepEqual(
+    lines.map((l) => l.text),
+    TEXTS,
+  );
+  for (const l of lines) {
+    assert.equal(l.embedding.length, 128);
+    const norm = Math.hypot(...l.embedding);
+    assert.ok(Math.abs(norm - 1) < 1e-5, `norm ${norm}`);
+  }
+});
+
+test('encode user errors are one line with exit code 2', () => {
+  const input = file('ok.txt', 'a\nb\n');
+  const cases: [string[], RegExp][] = [
+    [['--input', input, '--output', join(dir, 'o.csv')], /unsupported output type '.csv'/],
+    [['--input', join(dir, 'absent.txt'), '--output', join(dir, 'o.npy')], /absent\.txt: input file not found/],
+    [['--input', file('e.txt', ''), '--output', join(dir, 'o.npy')], /no texts to encode/],
+    [['--input', file('c.csv', 'a,b\n1,2\n'), '--column', 'zzz', '--output', join(dir, 'o.npy')], /no column 'zzz'; available: a, b/],
+    [['--input', input, '--output', join(dir, 'o.npy'), '--batch-size', '0'], /--batch-size must be a positive integer/],
+  ];
+  for (const [args, pattern] of cases) {
+    const r = runCli(['encode', '--model', 'builtin:tiny', '--backend', 'cpu', ...args]);
+    assert.ok(isOneLineUserError(r), `${args.join(' ')}: ${r.code} ${r.stderr}`);
+    assert.match(r.stderr, pattern);
+  }
+  // A model folder that cannot be loaded.
+  const broken = join(dir, 'broken-model');
+  mkdirSync(broken, { recursive: true });
+  writeFileSync(join(broken, 'config.json'), '{"model_type": "bert"');
+  const r = runCli(['encode', '--model', broken, '--input', input, '--output', join(dir, 'o.npy'), '--backend', 'cpu']);
+  assert.ok(isOneLineUserError(r), r.stderr);
+  assert.match(r.stderr, /broken-model/);
+  const r2 = runCli(['encode', '--model', 'builtin:nope', '--input', input, '--output', join(dir, 'o.npy'), '--backend', 'cpu']);
+  assert.ok(isOneLineUserError(r2), r2.stderr);
+  assert.match(r2.stderr, /unknown built-in model/);
+});
