@@ -70,7 +70,7 @@ test('a crash before the manifest leaves no checkpoint folder, and the stale tem
 
 test('weight snapshots restore every variable exactly and reject a mismatched model', () => {
   const before = tf.memory().numTensors;
-  const vars = new Map([
+  const vars = new Map<string, tf.Variable>([
     ['b.bias', tf.tidy(() => tf.variable(tf.tensor1d([1, 2])))],
     ['a.weight', tf.tidy(() => tf.variable(tf.tensor2d([[0.1, 0.2], [0.3, Math.PI]])))],
   ]);
@@ -79,7 +79,7 @@ test('weight snapshots restore every variable exactly and reject a mismatched mo
   tf.tidy(() => vars.get('a.weight')!.assign(tf.zeros([2, 2])));
   restore(vars, snap);
   assert.deepEqual(Array.from(vars.get('a.weight')!.dataSync()), Array.from(Float32Array.from([0.1, 0.2, 0.3, Math.PI])));
-  const other = new Map([['a.weight', tf.tidy(() => tf.variable(tf.zeros([3])))]]);
+  const other = new Map<string, tf.Variable>([['a.weight', tf.tidy(() => tf.variable(tf.zeros([3])))]]);
   assert.throws(() => restore(other, snap), /shape/);
   for (const v of [...vars.values(), ...other.values()]) v.dispose();
   assert.equal(tf.memory().numTensors, before, 'no leaked tensors');

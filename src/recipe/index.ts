@@ -10,12 +10,12 @@ import { parseDocument, stringify } from 'yaml';
 import { ConfigError } from '../errors.js';
 import { RECIPE_SCHEMA } from './schema.js';
 import { validateValue } from './validate.js';
-import { checkRules, LOSS_REQUIREMENTS } from './rules.js';
+import { checkRules, lossRequirements } from './rules.js';
 import type { Recipe } from './types.js';
 
 export type { Recipe, LossName, Column } from './types.js';
 export { RECIPE_SCHEMA, LOSS_NAMES } from './schema.js';
-export { LOSS_REQUIREMENTS } from './rules.js';
+export { lossRequirements } from './rules.js';
 export { nearest, editDistance } from './validate.js';
 
 export interface ParseOptions {
@@ -69,7 +69,7 @@ function resolveRecipe(r: Recipe, opts: ParseOptions): Recipe {
   out.data.dev = r.data.dev === null ? null : abs(r.data.dev);
   out.data.test = r.data.test === null ? null : abs(r.data.test);
   out.model.base = resolveModelBase(r.model.base, opts.baseDir);
-  const req = LOSS_REQUIREMENTS[r.loss.name];
+  const req = lossRequirements(r.loss.name);
   out.optimizer.weight_decay = r.optimizer.weight_decay ?? (r.optimizer.name === 'adamw' ? 0.01 : 0);
   out.training.no_duplicates = (r.training.no_duplicates as boolean | null) ?? req.inBatchNegatives;
   out.evaluation.monitor = (r.evaluation.monitor as string | null) ?? (req.needsLabel ? 'spearman_cosine' : 'dev_loss');

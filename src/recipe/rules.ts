@@ -4,26 +4,28 @@
  * mapping does not give, early stopping without a dev set, ...).
  */
 import { existsSync, statSync } from 'node:fs';
+import { createLoss } from '../losses/index.js';
 import type { LossName, Recipe } from './types.js';
 
 /**
- * What each loss needs from a batch, and which recipe parameters it reads. Mirrors the
- * `columns` / `needsLabel` of the Loss objects in src/losses, kept here so a recipe can be
- * checked without building a loss (and without tensors).
+ * What each loss needs from a batch and which recipe parameters it reads, taken from the Loss
+ * objects themselves (src/losses) so the two can never disagree. `inBatchNegatives` marks
+ * losses for which a duplicate text in a batch is a false negative.
  */
-export const LOSS_REQUIREMENTS: Record<LossName, { minTexts: number; maxTexts: number; needsLabel: boolean; params: string[]; inBatchNegatives: boolean }> = {
-  cosine_mse: { minTexts: 2, maxTexts: 2, needsLabel: true, params: [], inBatchNegatives: false },
-  angular_mse: { minTexts: 2, maxTexts: 2, needsLabel: true, params: [], inBatchNegatives: false },
-  contrastive: { minTexts: 2, maxTexts: 2, needsLabel: true, params: ['margin', 'distance'], inBatchNegatives: false },
-  online_contrastive: { minTexts: 2, maxTexts: 2, needsLabel: true, params: ['margin', 'distance'], inBatchNegatives: false },
-  multiple_negatives_ranking: { minTexts: 2, maxTexts: 3, needsLabel: false, params: ['scale'], inBatchNegatives: true },
-  cosent: { minTexts: 2, maxTexts: 2, needsLabel: true, params: ['scale'], inBatchNegatives: false },
-  triplet: { minTexts: 3, maxTexts: 3, needsLabel: false, params: ['margin', 'distance'], inBatchNegatives: false },
-};
+export function lossRequirements(name: LossName): { minTexts: number; maxTexts: number; needsLabel: boolean; params: string[]; inBatchNegatives: boolean } {
+  const l = createLoss(name);
+  return {
+    minTexts: l.columns,
+    maxTexts: l.maxColumns,
+    needsLabel: l.needsLabel,
+    params: Object.keys(l.params).filter((k) => k === 'margin' || k === 'scale'),
+    inBatchNegatives: name === 'multiple_negatives_ranking',
+  };
+}
 
 /** Check the fields against each other; push `dotted.path: message` problems. */
 export function checkRules(r: Recipe, problems: string[]): void {
-  const req = LOSS_REQUIREMENTS[r.loss.name];
+  const req = lossRequirements(r.loss.name);
   const nTexts = r.data.columns.texts.length;
   if (nTexts < req.minTexts || nTexts > req.maxTexts) {
     const want = req.minTexts === req.maxTexts ? `${req.minTexts}` : `${req.minTexts} to ${req.maxTexts}`;
@@ -32,7 +34,7 @@ export function checkRules(r: Recipe, problems: string[]): void {
   if (req.needsLabel && r.data.columns.label === null) {
     problems.push(`data.columns.label: loss '${r.loss.name}' needs a label column, the mapping has none`);
   }
-  for (const p of ['margin', 'scale', 'distance'] as const) {
+  for (const p of ['margin', 'scale'] as const) {
     if (r.loss[p] !== null && !req.params.includes(p)) {
       problems.push(`loss.${p}: not used by loss '${r.loss.name}'${req.params.length ? ` (it takes ${req.params.join(', ')})` : ' (it takes no parameters)'}`);
     }

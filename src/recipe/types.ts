@@ -30,7 +30,6 @@ export interface Recipe {
     name: LossName;
     margin: number | null;
     scale: number | null;
-    distance: 'cosine' | 'euclidean' | 'manhattan' | null;
   };
   optimizer: {
     name: (typeof OPTIMIZERS)[number];
