@@ -73,8 +73,8 @@ export function pool(tokens: tf.Tensor3D, mask: tf.Tensor2D, modes: PoolingMode[
         parts.push(tf.div(tf.sum(tf.mul(tokens, w), 1), tf.maximum(tf.sum(w, 1), 1e-9)));
       } else {
         // lasttoken: the last attended position of each row (right padding).
-        const last = tf.sub(tf.sum(tf.cast(mask, 'int32'), 1), 1); // [B]
-        const oneHot = tf.expandDims(tf.oneHot(tf.maximum(last, 0), T), -1); // [B, T, 1]
+        const last = tf.sub(tf.sum(tf.cast(mask, 'int32'), 1), tf.scalar(1, 'int32')); // [B]
+        const oneHot = tf.expandDims(tf.oneHot(tf.maximum(last, tf.scalar(0, 'int32')), T), -1); // [B, T, 1]
         parts.push(tf.sum(tf.mul(tokens, tf.cast(oneHot, 'float32')), 1));
       }
     }
