@@ -25,6 +25,18 @@ function customGrad<A extends tf.Tensor[]>(
   return tf.customGrad(f as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (...args: A) => tf.Tensor;
 }
 
+let fastPaths = true;
+
+/**
+ * Benchmarks only: `false` makes linear / matmul / embeddingLookup plain tf.matMul / tf.gather
+ * with tfjs's own gradients (the "before" of benchmarks/RESULTS.md). Returns the old setting.
+ */
+export function setFastPaths(on: boolean): boolean {
+  const old = fastPaths;
+  fastPaths = on;
+  return old;
+}
+
 function onWasm(): boolean {
   return tf.getBackend() === 'wasm';
 }
@@ -56,6 +68,7 @@ export function linear(x: tf.Tensor, kernel: tf.Tensor2D, bias?: tf.Tensor1D): t
   const lead = x.shape.slice(0, -1);
   return tf.tidy(() => {
     const x2 = tf.reshape(x, [-1, inDim]) as tf.Tensor2D;
+    if (!fastPaths) return tf.reshape(bias ? tf.add(tf.matMul(x2, kernel), bias) : tf.matMul(x2, kernel), [...lead, outDim]);
     const y = bias ? linearBiasGrad(x2, kernel, bias) : linearNoBiasGrad(x2, kernel);
     return tf.reshape(y, [...lead, outDim]);
   });
@@ -130,6 +143,7 @@ function batchedMatmulCore(a: tf.Tensor3D, b: tf.Tensor3D, transposeA: boolean, 
  *   C = A^T B^T:  dA = B^T dC^T, dB = dC^T A^T
  */
 export function matmul(a: tf.Tensor3D, b: tf.Tensor3D, transposeA = false, transposeB = false): tf.Tensor3D {
+  if (!fastPaths) return tf.matMul(a, b, transposeA, transposeB);
   const core = batchedMatmulCore;
   const f = customGrad<[tf.Tensor3D, tf.Tensor3D]>((x, y, save) => {
     save([x, y]);
@@ -158,12 +172,15 @@ export function matmul(a: tf.Tensor3D, b: tf.Tensor3D, transposeA = false, trans
  * TensorFlow's scatter_nd: https://www.tensorflow.org/api_docs/python/tf/scatter_nd).
  */
 export function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor): tf.Tensor {
+  if (!fastPaths) return tf.gather(table, ids);
   const [vocab, dim] = table.shape;
+  // The ids are copied out now: the gradient runs after the caller's tidy has disposed `ids`.
+  const idData = Int32Array.from(ids.dataSync() as ArrayLike<number>);
   const f = customGrad<[tf.Tensor2D]>((t) => ({
     value: tf.gather(t, ids),
     gradFunc: (dy) => {
       const rows = tf.reshape(dy, [-1, dim]);
-      const idx = tf.reshape(tf.cast(ids, 'int32'), [-1, 1]);
+      const idx = tf.tensor2d(idData, [idData.length, 1], 'int32');
       return [tf.scatterND(idx, rows, [vocab, dim])];
     },
   }));
