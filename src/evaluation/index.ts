@@ -1,0 +1,35 @@
+/**
+ * Evaluation: pure metrics (./metrics.ts), thin evaluators that return name-prefixed metric
+ * maps with one primary metric, and reports.
+ *
+ * Evaluators (each encodes every distinct text once, float32, and follows the
+ * sentence-transformers evaluator of the same role so numbers are comparable):
+ *   evaluateSts(encoder, pairs, { batchSize, name })       -> StsEvaluation
+ *     pearson_/spearman_ x cosine, euclidean, manhattan, dot; primary spearman_cosine.
+ *     Also returns `gold` and `cosine` per pair for a scatter plot.
+ *   evaluateBinary(encoder, labelledPairs, { name })      -> accuracy / f1 / precision /
+ *     recall / ap per similarity, with thresholds; primary cosine_ap.
+ *   evaluateRetrieval(encoder, { queries, corpus, relevant }, { ks }) -> accuracy@k,
+ *     precision@k, recall@k, mrr@k, ndcg@k, map@k; primary cosine_ndcg@10.
+ * With `name: 'stsb-dev'` every key is prefixed: `stsb-dev_spearman_cosine`.
+ *
+ * Reports: writeReport(dir, data) writes report.json, report.md and report.html, where
+ *   data = {
+ *     title: string,
+ *     models: [{ model: 'base' | path, results: EvaluationResult[] }],   // side by side
+ *     history?: { loss: [{ step, loss }], evals: [{ step, metrics }] }, // training curves
+ *     scatter?: { gold: number[], predicted: number[], label? } | [...], // predicted vs gold
+ *     meta?: { dataset: 'stsb-test', pairs: 1379, ... },
+ *   }
+ * Training (after each evaluation, or at the end):
+ *   const r = await evaluateSts(encoder, devPairs, { batchSize: 64, name: 'stsb-dev' });
+ *   await writeReport(runDir, { title: 'run', models: [{ model: 'tuned', results: [r] }],
+ *     history, scatter: { gold: r.gold, predicted: r.cosine } });
+ */
+export * from './metrics.js';
+export { prefixMetrics, prefixed, type EvaluationResult } from './types.js';
+export { SIMILARITY_FNS, pairScore, pairScores, embedUnique, type SimilarityFnName } from './pair-scores.js';
+export { evaluateSts, stsMetrics, type StsEvaluation, type StsOptions } from './sts-evaluator.js';
+export { evaluateBinary, binaryMetrics, type LabelledPair } from './binary-evaluator.js';
+export { evaluateRetrieval, retrievalMetrics, DEFAULT_KS, type RetrievalData, type RetrievalKs } from './retrieval-evaluator.js';
+export { writeReport, reportMarkdown, reportHtml, type ReportData, type ModelResults, type ScatterData, type TrainingHistory, type ReportPaths } from './report.js';
