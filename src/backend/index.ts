@@ -33,9 +33,21 @@ async function loadTensorflow(): Promise<boolean> {
 }
 
 async function loadWasm(): Promise<boolean> {
+  // The Emscripten module installs process-wide handlers that rethrow any uncaught error
+  // from inside its minified source (printing kilobytes of it); keep Node's own handling.
+  const before = {
+    uncaughtException: process.listeners('uncaughtException'),
+    unhandledRejection: process.listeners('unhandledRejection'),
+  };
   if (!(await tryImport('@tensorflow/tfjs-backend-wasm'))) return false;
   registerWasmExtras();
-  return tf.setBackend('wasm');
+  const ok = await tf.setBackend('wasm');
+  for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
+    for (const l of process.listeners(event)) {
+      if (!(before[event] as unknown[]).includes(l)) process.removeListener(event, l as (...args: unknown[]) => void);
+    }
+  }
+  return ok;
 }
 
 async function loadWebgpu(): Promise<boolean> {
@@ -68,6 +80,9 @@ export async function initBackend(name: BackendName | string = 'auto', opts: { q
   }
   // tfjs-core's Node entry registers no gradients; training needs them (see gradients.ts).
   await registerAllGradients();
+  // PROD silences tfjs's console banners ("Hi, looks like you are running TensorFlow.js in
+  // Node.js...") that would otherwise land in users' output.
+  tf.env().set('PROD', true);
   let ok = false;
   if (name === 'auto') {
     ok = (await loadTensorflow()) || (await loadWasm()) || (await tf.setBackend('cpu'));
