@@ -1,0 +1,35 @@
+/**
+ * Loss registry: the names a recipe's `loss.name` may use, each mapped to its factory.
+ * Every loss follows sentence-transformers' definition and defaults (see each file).
+ */
+import { ConfigError } from '../errors.js';
+import { createAngularMseLoss } from './angular-mse.js';
+import { createContrastiveLoss } from './contrastive.js';
+import { createCoSENTLoss } from './cosent.js';
+import { createCosineMseLoss } from './cosine-mse.js';
+import { createMultipleNegativesRankingLoss } from './multiple-negatives-ranking.js';
+import { createOnlineContrastiveLoss } from './online-contrastive.js';
+import { createTripletLoss } from './triplet.js';
+import type { Loss } from './types.js';
+
+export type { Loss } from './types.js';
+export { createSimilarityMseLoss } from './cosine-mse.js';
+
+const FACTORIES: Record<string, (params?: Record<string, unknown>) => Loss> = {
+  cosine_mse: createCosineMseLoss,
+  angular_mse: createAngularMseLoss,
+  contrastive: createContrastiveLoss,
+  online_contrastive: createOnlineContrastiveLoss,
+  multiple_negatives_ranking: createMultipleNegativesRankingLoss,
+  cosent: createCoSENTLoss,
+  triplet: createTripletLoss,
+};
+
+export const LOSS_NAMES: readonly string[] = Object.freeze(Object.keys(FACTORIES));
+
+/** Build a loss by name; unknown names and parameters raise a ConfigError listing the valid ones. */
+export function createLoss(name: string, params: Record<string, unknown> = {}): Loss {
+  const factory = Object.hasOwn(FACTORIES, name) ? FACTORIES[name] : undefined;
+  if (!factory) throw new ConfigError(`loss.name: unknown loss '${name}' (valid: ${LOSS_NAMES.join(', ')})`);
+  return factory(params);
+}

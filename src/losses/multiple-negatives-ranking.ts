@@ -1,0 +1,58 @@
+/**
+ * MultipleNegativesRankingLoss (InfoNCE with in-batch negatives): for each anchor a_i, its
+ * positive p_i must score higher than every other candidate in the batch — the other
+ * anchors' positives and, if given, every hard negative n_j.
+ *
+ *     s_ij = scale * cos(a_i, c_j),   candidates c = [p_1..p_n, n_1..n_n]     // [n, n or 2n]
+ *     loss = 1/n * Σ_i ( logsumexp_j s_ij - s_ii )                         (cross-entropy, target i)
+ *
+ * | column | holds |
+ * | --- | --- |
+ * | 0 | anchor (e.g. query) |
+ * | 1 | positive (e.g. matching passage) |
+ * | 2 (optional) | hard negative for this anchor |
+ * | label | not used |
+ *
+ * Only positive pairs are needed. Duplicate texts in a batch become false negatives: batch
+ * with `noDuplicates` (src/data/batching.ts). Defaults as in sentence-transformers: scale 20
+ * (= temperature 0.05), cosine similarity.
+ *
+ * Reference: Henderson et al. 2017, https://arxiv.org/abs/1705.00652; sentence-transformers
+ * `losses/MultipleNegativesRankingLoss.py`
+ * (https://github.com/UKPLab/sentence-transformers/blob/master/sentence_transformers/losses/MultipleNegativesRankingLoss.py).
+ *
+ * Example: two anchors, cos matrix [[1, 0], [0, 1]], scale 20  ->
+ * loss = log(1 + e^-20) ≈ 2.06e-9.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { cosineMatrix } from '../similarity/index.js';
+import { checkInputs, resolveParams, type Loss, type LossParamSpec } from './types.js';
+
+export const MNRL_PARAMS: LossParamSpec = {
+  scale: { default: 20, positive: true, why: 'inverse temperature of the softmax over cosine scores (sentence-transformers default)' },
+};
+
+export function createMultipleNegativesRankingLoss(params: Record<string, unknown> = {}): Loss {
+  const p = resolveParams('multiple_negatives_ranking', MNRL_PARAMS, params);
+  const scale = p.scale as number;
+  const loss: Loss = {
+    name: 'multiple_negatives_ranking',
+    columns: 2,
+    maxColumns: 3,
+    needsLabel: false,
+    params: p,
+    lossFromEmbeddings(embeddings, labels) {
+      checkInputs(loss, embeddings, labels);
+      return tf.tidy(() => {
+        const anchors = embeddings[0]; // [n, dim]
+        const n = anchors.shape[0];
+        const candidates = embeddings.length > 2 ? tf.concat(embeddings.slice(1), 0) : embeddings[1]; // [n*k, dim]
+        const scores = tf.mul(cosineMatrix(anchors, candidates), scale); // [n, n*k]
+        const target = tf.oneHot(tf.range(0, n, 1, 'int32'), candidates.shape[0]); // [n, n*k]
+        const positive = tf.sum(tf.mul(scores, target), 1); // [n]
+        return tf.mean(tf.sub(tf.logSumExp(scores, 1), positive)) as tf.Scalar;
+      });
+    },
+  };
+  return loss;
+}
