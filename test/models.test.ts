@@ -218,3 +218,31 @@ test('bad model folders give one-line ModelErrors naming the file', async () => 
   await expectError(join(tmp, 'does-not-exist'), /no such model folder/);
   assert.ok(!existsSync(join(tmp, 'does-not-exist')));
 });
+
+test('a hub id that cannot be downloaded gives a clear offline error, and HF_HUB_OFFLINE uses only the cache', async () => {
+  const saved = { endpoint: process.env.HF_ENDPOINT, cache: process.env.SBERT_TRAIN_CACHE, offline: process.env.HF_HUB_OFFLINE };
+  // A closed loopback port stands in for "no internet": nothing leaves this machine.
+  process.env.HF_ENDPOINT = 'http://127.0.0.1:9';
+  process.env.SBERT_TRAIN_CACHE = join(tmp, 'hub-cache');
+  try {
+    await assert.rejects(loadEncoder('sentence-transformers/all-MiniLM-L6-v2'), (e: unknown) => {
+      assert.ok(e instanceof ModelError);
+      assert.match(e.message, /^sentence-transformers\/all-MiniLM-L6-v2: cannot download from the Hugging Face hub \(offline\?/);
+      return true;
+    });
+    process.env.HF_HUB_OFFLINE = '1';
+    await assert.rejects(loadEncoder('org/model'), /not in the cache .* HF_HUB_OFFLINE=1/);
+    // a completed cache entry is used without any download
+    const cached = join(tmp, 'hub-cache', 'models--org--model');
+    makeModelFolder(cached);
+    writeFileSync(join(cached, '.complete'), 'test');
+    const enc = await loadEncoder('org/model');
+    assert.equal(enc.dim, 16);
+    enc.dispose();
+  } finally {
+    for (const [k, v] of [['HF_ENDPOINT', saved.endpoint], ['SBERT_TRAIN_CACHE', saved.cache], ['HF_HUB_OFFLINE', saved.offline]] as const) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+});
