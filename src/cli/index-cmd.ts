@@ -1,10 +1,116 @@
-import type { CommandModule } from 'yargs';
+/**
+ * `sbert-train index build|add|remove|info`: make and change an HNSW index folder.
+ * Every change is written as a new generation and committed by an atomic manifest swap
+ * (src/search/store.ts), so a crash leaves the old index or the new one.
+ */
+import type { Argv, CommandModule } from 'yargs';
 import { UserError } from '../errors.js';
+import { initBackend } from '../backend/index.js';
+import { loadEncoder } from '../models/index.js';
+import { HnswIndex, DEFAULT_PARAMS, inspectIndex, readCorpus, embedInto, modelRef, checkEncoderMatches } from '../search/index.js';
 
-export const indexCommand: CommandModule = {
-  command: 'index <action>',
-  describe: 'build / add to / remove from / inspect an HNSW index',
-  handler: async () => {
-    throw new UserError('not implemented yet');
+interface Common {
+  backend: string;
+}
+
+function corpusOptions(y: Argv) {
+  return y
+    .option('input', { type: 'string', demandOption: true, describe: 'corpus: .csv, .tsv, .jsonl or .txt (one text a line)' })
+    .option('text-column', { type: 'string', describe: 'column holding the texts (tables only)' })
+    .option('id-column', { type: 'string', describe: 'column holding unique ids (default: row number)' })
+    .option('batch-size', { type: 'number', default: 32, describe: 'texts per forward pass' });
+}
+
+const build: CommandModule<Common, Common & { model: string; input: string; textColumn?: string; idColumn?: string; out: string; M: number; efConstruction: number; ef: number; batchSize: number; force: boolean }> = {
+  command: 'build',
+  describe: 'embed a corpus and build an index folder',
+  builder: (y) =>
+    corpusOptions(y)
+      .option('model', { type: 'string', demandOption: true, describe: 'model folder, hub id or builtin:NAME' })
+      .option('out', { type: 'string', demandOption: true, describe: 'index folder to create' })
+      .option('M', { type: 'number', default: DEFAULT_PARAMS.M, describe: 'HNSW links per node (higher: better recall, more memory)' })
+      .option('ef-construction', { type: 'number', default: DEFAULT_PARAMS.efConstruction, describe: 'HNSW build breadth' })
+      .option('ef', { type: 'number', default: DEFAULT_PARAMS.ef, describe: 'default search breadth stored in the index' })
+      .option('force', { type: 'boolean', default: false, describe: 'replace an index already in --out' }) as never,
+  handler: async (argv) => {
+    const corpus = readCorpus(argv.input, { textColumn: argv.textColumn, idColumn: argv.idColumn });
+    if (corpus.items.length === 0) throw new UserError(`${argv.input}: no texts to index`);
+    await initBackend(argv.backend);
+    const encoder = await loadEncoder(argv.model);
+    const index = HnswIndex.create(encoder.dim, modelRef(argv.model, encoder), { M: argv.M, efConstruction: argv.efConstruction, ef: argv.ef }, corpus.items.length);
+    await embedInto(index, encoder, corpus.items, { batchSize: argv.batchSize, label: 'embedding' });
+    index.save(argv.out, { overwrite: argv.force });
+    encoder.dispose();
+    const skipped = corpus.skipped ? ` (${corpus.skipped} rows with empty text skipped)` : '';
+    process.stdout.write(`indexed ${index.count} items${skipped} into ${argv.out}\n`);
   },
 };
+
+const add: CommandModule<Common, Common & { index: string; model?: string; input: string; textColumn?: string; idColumn?: string; batchSize: number }> = {
+  command: 'add',
+  describe: 'embed more items and add them to an index',
+  builder: (y) =>
+    corpusOptions(y)
+      .option('index', { type: 'string', demandOption: true, describe: 'index folder' })
+      .option('model', { type: 'string', describe: "model (default: the index's own)" }) as never,
+  handler: async (argv) => {
+    const index = HnswIndex.load(argv.index);
+    const corpus = readCorpus(argv.input, { textColumn: argv.textColumn, idColumn: argv.idColumn, firstId: index.total });
+    await initBackend(argv.backend);
+    const encoder = await loadEncoder(argv.model ?? index.model.path);
+    checkEncoderMatches(index.manifest(), encoder, argv.index);
+    const before = index.count;
+    await embedInto(index, encoder, corpus.items, { batchSize: argv.batchSize, label: 'embedding' });
+    index.save(argv.index);
+    encoder.dispose();
+    process.stdout.write(`added ${index.count - before} items; ${argv.index} now holds ${index.count}\n`);
+  },
+};
+
+const remove: CommandModule<Common, Common & { index: string; ids: string[] }> = {
+  command: 'remove',
+  describe: 'mark items deleted (searches skip them)',
+  builder: (y) =>
+    y
+      .option('index', { type: 'string', demandOption: true, describe: 'index folder' })
+      .option('ids', { type: 'array', string: true, demandOption: true, describe: 'ids to remove' }) as never,
+  handler: async (argv) => {
+    const index = HnswIndex.load(argv.index);
+    const { removed, missing } = index.remove(argv.ids.map(String));
+    if (removed.length) index.save(argv.index);
+    if (missing.length) process.stderr.write(`not in the index: ${missing.slice(0, 10).join(', ')}${missing.length > 10 ? ', ...' : ''}\n`);
+    process.stdout.write(`removed ${removed.length} items; ${argv.index} now holds ${index.count}\n`);
+  },
+};
+
+const info: CommandModule<Common, Common & { index: string; json: boolean }> = {
+  command: 'info',
+  describe: 'show what an index holds (and check its files)',
+  builder: (y) =>
+    y.option('index', { type: 'string', demandOption: true, describe: 'index folder' }).option('json', { type: 'boolean', default: false, describe: 'print the manifest as JSON' }) as never,
+  handler: async (argv) => {
+    const m = inspectIndex(argv.index);
+    if (argv.json) {
+      process.stdout.write(JSON.stringify(m, null, 2) + '\n');
+      return;
+    }
+    const lines = [
+      `index:      ${argv.index} (generation ${m.generation}, files verified)`,
+      `items:      ${m.count} (${m.deleted} deleted, capacity ${m.capacity})`,
+      `dimension:  ${m.dim}, ${m.space} space, ${m.normalized ? 'normalised' : 'not normalised'}`,
+      `model:      ${m.model.path} (weights ${m.model.weightsHash.slice(0, 16)})`,
+      `params:     M=${m.params.M} efConstruction=${m.params.efConstruction} ef=${m.params.ef}`,
+      `library:    ${m.library.name} ${m.library.version}`,
+      `updated:    ${m.updatedAt}`,
+    ];
+    process.stdout.write(lines.join('\n') + '\n');
+  },
+};
+
+export const indexCommand: CommandModule = {
+  command: 'index',
+  describe: 'build / add to / remove from / inspect an HNSW index',
+  builder: (y) => y.command(build as never).command(add as never).command(remove as never).command(info as never).demandCommand(1, 'give an action: build, add, remove or info'),
+  handler: () => {},
+};
+

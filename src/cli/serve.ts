@@ -1,10 +1,51 @@
+/**
+ * `sbert-train serve --index DIR`: HTTP JSON API + search page (src/search/server.ts),
+ * bound to 127.0.0.1 unless --host says otherwise.
+ */
 import type { CommandModule } from 'yargs';
 import { UserError } from '../errors.js';
+import { initBackend } from '../backend/index.js';
+import { loadEncoder } from '../models/index.js';
+import { HnswIndex, checkEncoderMatches, createSearchServer, listen } from '../search/index.js';
 
-export const serveCommand: CommandModule = {
+interface Args {
+  backend: string;
+  index: string;
+  port: number;
+  host: string;
+  model?: string;
+  maxK: number;
+}
+
+export const serveCommand: CommandModule<{ backend: string }, Args> = {
   command: 'serve',
   describe: 'serve an HNSW index over HTTP with a search page',
-  handler: async () => {
-    throw new UserError('not implemented yet');
+  builder: (y) =>
+    y
+      .option('index', { type: 'string', demandOption: true, describe: 'index folder' })
+      .option('port', { type: 'number', default: 8080, describe: 'TCP port (0: any free port)' })
+      .option('host', { type: 'string', default: '127.0.0.1', describe: 'address to bind (0.0.0.0 exposes it to the network)' })
+      .option('model', { type: 'string', describe: 'model (default: the one the index was built with)' })
+      .option('max-k', { type: 'number', default: 100, describe: 'largest k a request may ask for' }) as never,
+  handler: async (argv) => {
+    if (!Number.isInteger(argv.port) || argv.port < 0 || argv.port > 65535) throw new UserError(`--port must be 0..65535, got ${argv.port}`);
+    if (!Number.isInteger(argv.maxK) || argv.maxK < 1) throw new UserError(`--max-k must be a positive integer, got ${argv.maxK}`);
+    const index = HnswIndex.load(argv.index);
+    await initBackend(argv.backend);
+    const encoder = await loadEncoder(argv.model ?? index.model.path);
+    checkEncoderMatches(index.manifest(), encoder, argv.index);
+    const server = createSearchServer({ index, encoder, maxK: argv.maxK });
+    let addr;
+    try {
+      addr = await listen(server, argv.port, argv.host);
+    } catch (e) {
+      throw new UserError(`cannot listen on ${argv.host}:${argv.port}: ${(e as Error).message}`);
+    }
+    process.stdout.write(`serving ${index.count} items from ${argv.index} at ${addr.url}\n`);
+    await new Promise<void>((resolve) => {
+      const stop = () => server.close(() => resolve());
+      process.once('SIGINT', stop);
+      process.once('SIGTERM', stop);
+    });
   },
 };

@@ -1,0 +1,55 @@
+/**
+ * The text side of the index: embed corpus items with an encoder (in chunks, with a
+ * progress bar) and check that a query encoder is the one the index was built with.
+ */
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { UserError } from '../errors.js';
+import { progressBar } from '../util/progress.js';
+import type { Encoder } from '../models/types.js';
+import type { Item, HnswIndex, ModelRef } from './hnsw-index.js';
+import type { Manifest } from './store.js';
+
+/** What search needs of an encoder (the full `Encoder` satisfies it). */
+export type TextEncoder = Pick<Encoder, 'dim' | 'source' | 'encode' | 'weightsHash'>;
+
+/** Texts embedded per chunk: bounds memory and gives the progress bar something to show. */
+const CHUNK = 512;
+
+/** How the manifest names a model: an absolute folder path, or the spec as given (hub id, builtin:). */
+export function modelRef(spec: string, encoder: TextEncoder): ModelRef {
+  return { path: existsSync(spec) ? resolve(spec) : spec, weightsHash: encoder.weightsHash() };
+}
+
+/** Embed `items` (L2-normalised) and add them to `index`. */
+export async function embedInto(index: HnswIndex, encoder: TextEncoder, items: Item[], opts: { batchSize?: number; label?: string; progress?: boolean } = {}): Promise<void> {
+  const bar = opts.progress === false ? { update() {}, stop() {} } : progressBar(opts.label ?? 'embedding', items.length, 'texts');
+  try {
+    for (let start = 0; start < items.length; start += CHUNK) {
+      const chunk = items.slice(start, start + CHUNK);
+      const vectors = await encoder.encode(
+        chunk.map((it) => it.text),
+        { batchSize: opts.batchSize ?? 32, normalize: true, progress: false },
+      );
+      index.add(vectors, chunk);
+      bar.update(start + chunk.length);
+    }
+  } finally {
+    bar.stop();
+  }
+}
+
+/**
+ * Refuse a query encoder that is not the index's: different embedding size, or different
+ * weights (sha256 over all weights, Encoder.weightsHash()). Vectors of another model live in
+ * another space, so results would be meaningless rather than merely worse.
+ */
+export function checkEncoderMatches(manifest: Pick<Manifest, 'dim' | 'model'>, encoder: TextEncoder, dir: string): void {
+  if (encoder.dim !== manifest.dim) {
+    throw new UserError(`model ${encoder.source} makes ${encoder.dim}-dimensional embeddings but the index in ${dir} holds ${manifest.dim}-dimensional ones (built with ${manifest.model.path})`);
+  }
+  const hash = encoder.weightsHash();
+  if (hash !== manifest.model.weightsHash) {
+    throw new UserError(`model ${encoder.source} is not the one the index in ${dir} was built with (${manifest.model.path}; weights hash ${manifest.model.weightsHash.slice(0, 12)} != ${hash.slice(0, 12)})`);
+  }
+}

@@ -1,0 +1,11 @@
+/**
+ * Vector search: an HNSW index over embeddings with crash-safe storage (./hnsw-index.ts,
+ * ./store.ts), exact brute-force search as its reference (./exact.ts), corpus reading and
+ * embedding (./corpus.ts, ./build.ts), and an HTTP server with a search page (./server.ts).
+ */
+export { exactSearch, rowNorms, recallAtK, type ExactHit } from './exact.js';
+export { HnswIndex, DEFAULT_PARAMS, HNSWLIB_VERSION, inspectIndex, type Hit, type Item, type ModelRef, type IndexParams, type Manifest } from './hnsw-index.js';
+export { readManifest, MANIFEST } from './store.js';
+export { readCorpus, corpusFormat, CORPUS_FORMATS, type Corpus, type CorpusOptions } from './corpus.js';
+export { embedInto, checkEncoderMatches, modelRef, type TextEncoder } from './build.js';
+export { createSearchServer, listen, type ServerOptions } from './server.js';

@@ -1,0 +1,256 @@
+/**
+ * HTTP JSON API over an index, plus a one-page search UI. node:http only: three routes do not
+ * need a framework. Hostile input is bounded before any work is done: body size, query
+ * length, k and ef ranges, URL shape. Every rejection is a 4xx JSON error and the server keeps
+ * serving. Binds to 127.0.0.1 unless told otherwise.
+ *
+ *   GET  /                   the search page (+ /app.js)
+ *   GET  /health             {"status":"ok","count":N}
+ *   GET  /info               dimension, count, params, model of the index
+ *   GET  /search?q=..&k=..&ef=..
+ *   POST /search             {"query": "...", "k": 10, "ef": 100}
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { HnswIndex, Hit } from './hnsw-index.js';
+import type { TextEncoder } from './build.js';
+import { PAGE_HTML, PAGE_JS } from './page.js';
+
+export interface ServerOptions {
+  index: HnswIndex;
+  encoder: TextEncoder;
+  /** Largest k a request may ask for (default 100). */
+  maxK?: number;
+  /** Largest ef a request may ask for (default 4096). */
+  maxEf?: number;
+  /** Largest request body in bytes (default 16 KiB). */
+  maxBodyBytes?: number;
+  /** Longest query in characters (default 2000). */
+  maxQueryChars?: number;
+  /** Query embeddings remembered (LRU); 0 turns the cache off (default 1000). */
+  cacheSize?: number;
+  /** Where internal errors are logged (default stderr). */
+  log?: (line: string) => void;
+}
+
+/** A static page body (anything else a route returns is sent as JSON). */
+class Page {
+  constructor(
+    readonly type: string,
+    readonly body: string,
+    readonly status = 200,
+  ) {}
+}
+
+class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+const SECURITY_HEADERS = {
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+  'X-Frame-Options': 'DENY',
+};
+
+export function createSearchServer(opts: ServerOptions): Server {
+  const maxK = opts.maxK ?? 100;
+  const maxEf = opts.maxEf ?? 4096;
+  const maxBody = opts.maxBodyBytes ?? 16 * 1024;
+  const maxChars = opts.maxQueryChars ?? 2000;
+  const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  const cache = new Lru<Float32Array>(opts.cacheSize ?? 1000);
+  const { index, encoder } = opts;
+
+  async function embed(text: string): Promise<Float32Array> {
+    const hit = cache.get(text);
+    if (hit) return hit;
+    const [v] = await encoder.encode([text], { normalize: true, progress: false });
+    cache.set(text, v);
+    return v;
+  }
+
+  async function search(params: { query: unknown; k: unknown; ef: unknown }): Promise<object> {
+    const { query } = params;
+    if (typeof query !== 'string' || !query.trim()) throw new HttpError(400, 'query must be a non-empty string');
+    if (query.length > maxChars) throw new HttpError(413, `query is longer than ${maxChars} characters`);
+    const k = intParam('k', params.k, 10, 1, maxK);
+    const ef = intParam('ef', params.ef, index.params.ef, 1, maxEf);
+    const t0 = performance.now();
+    const results: Hit[] = index.search(await embed(query), k, ef);
+    const tookMs = performance.now() - t0;
+    return { query, k, ef, tookMs: Math.round(tookMs * 100) / 100, results: results.map(({ label: _label, ...r }) => r) };
+  }
+
+  async function route(req: IncomingMessage, url: URL): Promise<Page | object> {
+    const method = req.method ?? 'GET';
+    const allow = (methods: string[]) => {
+      if (!methods.includes(method)) throw new HttpError(405, `${method} not allowed on ${url.pathname}`, { Allow: methods.join(', ') });
+    };
+    switch (url.pathname) {
+      case '/':
+      case '/index.html':
+        allow(['GET', 'HEAD']);
+        return new Page('text/html; charset=utf-8', PAGE_HTML);
+      case '/app.js':
+        allow(['GET', 'HEAD']);
+        return new Page('text/javascript; charset=utf-8', PAGE_JS);
+      case '/favicon.ico':
+        allow(['GET', 'HEAD']);
+        return new Page('image/x-icon', '', 204);
+      case '/health':
+        allow(['GET', 'HEAD']);
+        return { status: 'ok', count: index.count };
+      case '/info': {
+        allow(['GET', 'HEAD']);
+        const m = index.manifest();
+        return { dim: m.dim, count: m.count, deleted: m.deleted, space: m.space, normalized: m.normalized, params: m.params, model: m.model, library: m.library, maxK, maxEf };
+      }
+      case '/search':
+        allow(['GET', 'POST']);
+        if (method === 'GET') {
+          return search({ query: url.searchParams.get('q'), k: url.searchParams.get('k') ?? undefined, ef: url.searchParams.get('ef') ?? undefined });
+        } else {
+          const body = await readBody(req, maxBody);
+          let parsed: unknown;
+          try {
+            parsed = JSON.parse(body);
+          } catch {
+            throw new HttpError(400, 'request body must be JSON: {"query": "...", "k": 10}');
+          }
+          if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new HttpError(400, 'request body must be a JSON object');
+          const o = parsed as Record<string, unknown>;
+          return search({ query: o.query, k: o.k, ef: o.ef });
+        }
+      default:
+        throw new HttpError(404, 'not found');
+    }
+  }
+
+  const server = createServer({ maxHeaderSize: 8 * 1024 }, (req, res) => {
+    let url: URL;
+    try {
+      // Reject anything but a plain absolute path before URL normalisation hides it.
+      const raw = req.url ?? '/';
+      if (!raw.startsWith('/') || raw.startsWith('//') || raw.length > 4096) throw new HttpError(400, 'bad request URL');
+      url = new URL(raw, 'http://localhost');
+      if (/(^|\/)\.\.?(\/|$)|%2e|%2f|%5c|\\/i.test(raw.split('?')[0])) throw new HttpError(404, 'not found');
+    } catch (e) {
+      sendError(res, e instanceof HttpError ? e : new HttpError(400, 'bad request URL'), req);
+      return;
+    }
+    route(req, url).then(
+      (out) => {
+        if (out instanceof Page) {
+          send(res, out.status, out.type, out.body, req.method === 'HEAD', { 'Content-Security-Policy': "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; connect-src 'self'; img-src 'self'" });
+        } else {
+          send(res, 200, 'application/json; charset=utf-8', JSON.stringify(out), req.method === 'HEAD', { 'Cache-Control': 'no-store' });
+        }
+      },
+      (e: unknown) => {
+        if (e instanceof HttpError) {
+          sendError(res, e, req);
+        } else {
+          log(`serve: internal error on ${req.method} ${url.pathname}: ${(e as Error)?.stack ?? String(e)}`);
+          sendError(res, new HttpError(500, 'internal error'), req);
+        }
+      },
+    );
+  });
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 10_000;
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    else socket.destroy();
+  });
+  return server;
+}
+
+function intParam(name: string, v: unknown, dflt: number, min: number, max: number): number {
+  if (v === undefined || v === null) return dflt;
+  const n = typeof v === 'string' && /^\s*-?\d+\s*$/.test(v) ? Number(v) : v;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) {
+    throw new HttpError(400, `${name} must be an integer from ${min} to ${max}`);
+  }
+  return n;
+}
+
+/** Read the body, refusing (413) as soon as it passes `max` bytes instead of buffering it all. */
+function readBody(req: IncomingMessage, max: number): Promise<string> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > max) return Promise.reject(new HttpError(413, `request body is larger than ${max} bytes`));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    req.on('data', (c: Buffer) => {
+      if (done) return;
+      size += c.length;
+      if (size > max) {
+        done = true;
+        reject(new HttpError(413, `request body is larger than ${max} bytes`));
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on('end', () => {
+      if (!done) resolve(Buffer.concat(chunks).toString('utf8'));
+    });
+    req.on('error', (e) => {
+      if (!done) reject(new HttpError(400, `request body: ${e.message}`));
+    });
+  });
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string, head: boolean, headers: Record<string, string> = {}): void {
+  if (res.headersSent) return;
+  const buf = Buffer.from(body, 'utf8');
+  res.writeHead(status, { 'Content-Type': type, 'Content-Length': String(buf.length), ...SECURITY_HEADERS, ...headers });
+  res.end(head ? undefined : buf);
+}
+
+function sendError(res: ServerResponse, e: HttpError, req: IncomingMessage): void {
+  // After a refused body, close the connection rather than read the rest of it.
+  const extra: Record<string, string> = { ...e.headers, 'Cache-Control': 'no-store' };
+  if (e.status === 413) extra.Connection = 'close';
+  send(res, e.status, 'application/json; charset=utf-8', JSON.stringify({ error: { status: e.status, message: e.message } }), req.method === 'HEAD', extra);
+  if (e.status === 413) req.resume();
+}
+
+/** Listen and resolve with the bound address (port 0 picks a free port). */
+export function listen(server: Server, port: number, host = '127.0.0.1'): Promise<{ host: string; port: number; url: string }> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const a = server.address() as AddressInfo;
+      const h = a.family === 'IPv6' ? `[${a.address}]` : a.address;
+      resolve({ host: a.address, port: a.port, url: `http://${h}:${a.port}/` });
+    });
+  });
+}
+
+/** A tiny least-recently-used map (Map keeps insertion order). */
+class Lru<V> {
+  private readonly map = new Map<string, V>();
+  constructor(private readonly size: number) {}
+  get(k: string): V | undefined {
+    const v = this.map.get(k);
+    if (v !== undefined) {
+      this.map.delete(k);
+      this.map.set(k, v);
+    }
+    return v;
+  }
+  set(k: string, v: V): void {
+    if (this.size <= 0) return;
+    this.map.delete(k);
+    this.map.set(k, v);
+    if (this.map.size > this.size) this.map.delete(this.map.keys().next().value as string);
+  }
+}
