@@ -62,9 +62,11 @@ export function heatmapSpec(texts: readonly string[], panels: readonly HeatmapPa
   validate(texts, panels);
   const labels = axisLabels(texts);
   const cell = opts.cell ?? 40;
+  // facet titles must be unique, or two panels would merge into one
+  const titles = axisLabels(panels.map((p) => p.model), 80);
   const values = panels.flatMap((p, pi) =>
     p.matrix.flatMap((row, i) =>
-      row.map((v, j) => ({ panel: `${pi + 1}. ${p.model}`, row: labels[i], col: labels[j], text1: texts[i], text2: texts[j], value: v })),
+      row.map((v, j) => ({ panel: titles[pi], row: labels[i], col: labels[j], text1: texts[i], text2: texts[j], value: v })),
     ),
   );
   const all = values.map((v) => v.value).filter(Number.isFinite);
@@ -84,7 +86,7 @@ export function heatmapSpec(texts: readonly string[], panels: readonly HeatmapPa
       column: {
         field: 'panel',
         type: 'nominal',
-        sort: panels.map((p, pi) => `${pi + 1}. ${p.model}`),
+        sort: titles,
         header: { title: null, labelFont: FONT, labelFontSize: 13, labelFontWeight: 'bold', labelLimit: cell * texts.length + 200 },
       },
     },
