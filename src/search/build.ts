@@ -29,7 +29,7 @@ export async function embedInto(index: HnswIndex, encoder: TextEncoder, items: I
       const chunk = items.slice(start, start + CHUNK);
       const vectors = await encoder.encode(
         chunk.map((it) => it.text),
-        { batchSize: opts.batchSize ?? 32, normalize: true, progress: false },
+        { batchSize: opts.batchSize ?? 32, normalize: true, progress: false, onBatch: (done) => bar.update(start + done) },
       );
       index.add(vectors, chunk);
       bar.update(start + chunk.length);

@@ -9,7 +9,7 @@
  * markDelete), it keeps its label, and searches skip it.
  */
 import { createRequire } from 'node:module';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import hnswlib from 'hnswlib-node';
 import { DataError, UserError } from '../errors.js';
@@ -245,8 +245,7 @@ export class HnswIndex {
       this.graph.writeIndexSync(join(dir, names.index));
       fsyncFile(join(dir, names.index));
       faultPoint('after-index-write');
-      writeFileSync(join(dir, names.metadata), this.items.map((it) => JSON.stringify(it)).join('\n') + (this.items.length ? '\n' : ''));
-      fsyncFile(join(dir, names.metadata));
+      writeMetadata(join(dir, names.metadata), this.items);
       faultPoint('before-manifest-swap');
       const files = { index: fileRef(dir, names.index), metadata: fileRef(dir, names.metadata) };
       const manifest: Manifest = { ...this.manifest(), generation, files };
@@ -265,6 +264,26 @@ export class HnswIndex {
     this.labels.set(it.id, label);
     if (it.deleted) this.deletedCount++;
   }
+}
+
+/** One JSON object per label; fsynced. The fault point sits between two halves of the file. */
+function writeMetadata(path: string, items: StoredItem[]): void {
+  const buf = Buffer.from(items.map((it) => JSON.stringify(it)).join('\n') + (items.length ? '\n' : ''), 'utf8');
+  const fd = openSync(path, 'w');
+  try {
+    const half = buf.length >> 1;
+    writeAll(fd, buf.subarray(0, half));
+    faultPoint('during-metadata-write');
+    writeAll(fd, buf.subarray(half));
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function writeAll(fd: number, buf: Uint8Array): void {
+  let off = 0;
+  while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
 }
 
 function checkParams(p: IndexParams): void {
