@@ -1,0 +1,94 @@
+/**
+ * `sbert-train eval` and `sbert-train heatmap` as a user runs them: reports on disk, metrics
+ * on stdout, and one-line errors (exit 2) for bad input.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { isOneLineUserError, runCli, SHARED } from './helpers/cli.js';
+import { pearson, spearman } from '../src/evaluation/metrics.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'sbert-eval-cli-'));
+process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
+
+const pairsFile = join(tmp, 'pairs.tsv');
+writeFileSync(
+  pairsFile,
+  'a\tb\tsim\n' +
+    [
+      ['a cat sits on the mat', 'a cat is on the mat', 4.6],
+      ['a man plays guitar', 'a man is playing the guitar', 4.8],
+      ['the market fell today', 'a dog runs in a field', 0.1],
+      ['two kids play football', 'children are playing soccer', 3.9],
+      ['a woman slices onions', 'a woman is cutting an onion', 4.4],
+      ['the sky is blue', 'stocks dropped sharply', 0],
+    ]
+      .map((r) => r.join('\t'))
+      .join('\n') +
+    '\n',
+);
+
+test('eval: two models side by side on a generic tsv, --json metrics, and the three report files', () => {
+  const out = join(tmp, 'report');
+  const r = runCli(['eval', '--model', 'builtin:tiny', '--model', 'builtin:tiny', '--sts', pairsFile, '--columns', 'a,b,sim', '--out', out, '--json', '--backend', 'cpu']);
+  assert.equal(r.code, 0, r.stderr);
+  const metrics = JSON.parse(r.stdout) as Record<string, Record<string, number>>;
+  // the same model twice gets two distinct names and, being deterministic, the same numbers
+  assert.deepEqual(Object.keys(metrics), ['builtin:tiny', 'builtin:tiny (2)']);
+  const a = metrics['builtin:tiny'];
+  assert.equal(Object.keys(a).length, 8);
+  assert.deepEqual(a, metrics['builtin:tiny (2)']);
+  for (const v of Object.values(a)) assert.ok(v >= -1 && v <= 1);
+  for (const f of ['report.json', 'report.md', 'report.html']) assert.ok(existsSync(join(out, f)), f);
+  const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
+  assert.equal(report.models[0].results[0].primaryMetric, 'pairs_spearman_cosine');
+  // the scatter holds the per-pair cosines: recomputing the correlations from them agrees
+  const s = report.scatter[0];
+  assert.deepEqual(s.gold, [4.6, 4.8, 0.1, 3.9, 4.4, 0]);
+  assert.ok(Math.abs(pearson(s.gold, s.predicted) - a.pairs_pearson_cosine) < 1e-12);
+  assert.ok(Math.abs(spearman(s.gold, s.predicted) - a.pairs_spearman_cosine) < 1e-12);
+  assert.match(readFileSync(join(out, 'report.md'), 'utf8'), /\| \*\*spearman_cosine\*\* \|/);
+});
+
+test('eval on STSb test (first 40 pairs) prints a table', { skip: SHARED ? false : 'no ../shared (STSb) on this machine' }, () => {
+  const r = runCli(['eval', '--model', 'builtin:tiny', '--sts', 'stsb', '--split', 'test', '--limit', '40', '--out', join(tmp, 'stsb'), '--backend', 'cpu']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^stsb-test \(40 pairs\)\n/);
+  assert.match(r.stdout, /builtin:tiny\s+-?\d\.\d{4}\s+-?\d\.\d{4}\n/);
+});
+
+test('eval: a model that fails to load, a missing file, bad --columns -> one-line errors, exit 2', () => {
+  const noModel = runCli(['eval', '--model', join(tmp, 'no-such-model'), '--sts', pairsFile, '--columns', 'a,b,sim', '--out', join(tmp, 'x'), '--backend', 'cpu']);
+  assert.ok(isOneLineUserError(noModel), noModel.stderr);
+  assert.match(noModel.stderr, /no-such-model/);
+  const noFile = runCli(['eval', '--model', 'builtin:tiny', '--sts', join(tmp, 'missing.csv'), '--backend', 'cpu']);
+  assert.ok(isOneLineUserError(noFile), noFile.stderr);
+  assert.match(noFile.stderr, /missing\.csv/);
+  const badCols = runCli(['eval', '--model', 'builtin:tiny', '--sts', pairsFile, '--columns', 'a,b', '--backend', 'cpu']);
+  assert.ok(isOneLineUserError(badCols), badCols.stderr);
+  assert.match(badCols.stderr, /--columns/);
+});
+
+test('heatmap: --text values give PNG, SVG and HTML; duplicates are fine', () => {
+  const out = join(tmp, 'hm');
+  const r = runCli(['heatmap', '--model', 'builtin:tiny', '--text', 'nurse', '--text', 'nurse', '--text', '看護師', '--out', out, '--backend', 'cpu']);
+  assert.equal(r.code, 0, r.stderr);
+  for (const f of ['heatmap.png', 'heatmap.svg', 'heatmap.html']) assert.ok(existsSync(join(out, f)), f);
+  const svg = readFileSync(join(out, 'heatmap.svg'), 'utf8');
+  assert.ok(svg.includes('>nurse<') && svg.includes('>nurse (2)<') && svg.includes('>看護師<'));
+});
+
+test('heatmap: no texts, or a model that fails to load -> one-line errors, exit 2', () => {
+  const blank = join(tmp, 'blank.txt');
+  writeFileSync(blank, '\n  \n');
+  const empty = runCli(['heatmap', '--model', 'builtin:tiny', '--texts', blank, '--backend', 'cpu']);
+  assert.ok(isOneLineUserError(empty), empty.stderr);
+  assert.match(empty.stderr, /no texts/);
+  const none = runCli(['heatmap', '--model', 'builtin:tiny', '--backend', 'cpu']);
+  assert.ok(isOneLineUserError(none), none.stderr);
+  const badModel = runCli(['heatmap', '--model', 'builtin:nope', '--text', 'a', '--backend', 'cpu']);
+  assert.ok(isOneLineUserError(badModel), badModel.stderr);
+  assert.match(badModel.stderr, /builtin:nope/);
+});
