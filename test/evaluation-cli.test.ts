@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isOneLineUserError, runCli, SHARED } from './helpers/cli.js';
@@ -55,8 +55,9 @@ test('eval: two models side by side on a generic tsv, --json metrics, and the th
 test('eval on STSb test (first 40 pairs) prints a table', { skip: SHARED ? false : 'no ../shared (STSb) on this machine' }, () => {
   const r = runCli(['eval', '--model', 'builtin:tiny', '--sts', 'stsb', '--split', 'test', '--limit', '40', '--out', join(tmp, 'stsb'), '--backend', 'cpu']);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /^stsb-test \(40 pairs\)\n/);
-  assert.match(r.stdout, /builtin:tiny\s+-?\d\.\d{4}\s+-?\d\.\d{4}\n/);
+  assert.match(r.stdout, /^stsb-test: 40 scored pairs \(.*sts-test\.csv\)\n/);
+  assert.match(r.stdout, /\nmodel\s+stsb-test_spearman_cosine\n/);
+  assert.match(r.stdout, /\nbuiltin:tiny\s+-?\d\.\d{4}\n/);
 });
 
 test('eval: a model that fails to load, a missing file, bad --columns -> one-line errors, exit 2', () => {
@@ -69,6 +70,27 @@ test('eval: a model that fails to load, a missing file, bad --columns -> one-lin
   const badCols = runCli(['eval', '--model', 'builtin:tiny', '--sts', pairsFile, '--columns', 'a,b', '--backend', 'cpu']);
   assert.ok(isOneLineUserError(badCols), badCols.stderr);
   assert.match(badCols.stderr, /--columns/);
+});
+
+test('eval: --pairs (0/1 labels) and --retrieval (BEIR folder) in one run; nothing to evaluate is an error', () => {
+  const labelled = join(tmp, 'dups.csv');
+  writeFileSync(labelled, 'q1,q2,is_dup\nreset my password,password reset,1\nreset my password,pizza near me,0\ncheap flights,low cost airfare,1\ncheap flights,bake bread,0\n');
+  const beir = join(tmp, 'mini-beir');
+  mkdirSync(join(beir, 'qrels'), { recursive: true });
+  writeFileSync(join(beir, 'corpus.jsonl'), ['{"_id": "d1", "title": "", "text": "password reset steps"}', '{"_id": "d2", "text": "low cost airfare"}', '{"_id": "d3", "text": "bread recipe"}'].join('\n'));
+  writeFileSync(join(beir, 'queries.jsonl'), '{"_id": "q1", "text": "reset password"}\n{"_id": "q2", "text": "cheap flights"}\n');
+  writeFileSync(join(beir, 'qrels', 'test.tsv'), 'query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\n');
+  const out = join(tmp, 'more');
+  const r = runCli(['eval', '--model', 'builtin:tiny', '--pairs', labelled, '--columns', 'q1,q2,is_dup', '--retrieval', beir, '--out', out, '--json', '--backend', 'cpu']);
+  assert.equal(r.code, 0, r.stderr);
+  const m = JSON.parse(r.stdout)['builtin:tiny'] as Record<string, number>;
+  assert.ok(m.dups_cosine_ap > 0 && m.dups_cosine_ap <= 1);
+  assert.equal(m['mini-beir_cosine_recall@3'], 1, 'both relevant documents are within the 3');
+  const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
+  assert.deepEqual(report.models[0].results.map((x: { primaryMetric: string }) => x.primaryMetric), ['dups_cosine_ap', 'mini-beir_cosine_ndcg@10']);
+  const nothing = runCli(['eval', '--model', 'builtin:tiny', '--backend', 'cpu']);
+  assert.ok(isOneLineUserError(nothing), nothing.stderr);
+  assert.match(nothing.stderr, /--sts/);
 });
 
 test('heatmap: --text values give PNG, SVG and HTML; duplicates are fine', () => {

@@ -117,7 +117,8 @@ export function readDelimitedPairs(path: string, mapping: Partial<ColumnMapping>
   const map = { ...DEFAULT_MAPPING, ...mapping };
   let rows: Record<string, string>[];
   try {
-    rows = parseCsv(readText(path), { columns: true, delimiter, skip_empty_lines: true, relax_column_count: true, bom: true }) as Record<string, string>[];
+    // tsv follows IANA text/tab-separated-values: no quoting, a quote is literal text
+    rows = parseCsv(readText(path), { columns: true, delimiter, quote: delimiter === '\t' ? false : '"', skip_empty_lines: true, relax_column_count: true, bom: true }) as Record<string, string>[];
   } catch (e) {
     if (e instanceof DataError) throw e;
     throw new DataError(`${path}: ${(e as Error).message.split('\n')[0]}`);
@@ -145,6 +146,25 @@ export function readStsPairs(path: string, mapping: Partial<ColumnMapping> = {})
   if (looksLikeStsb(path)) return readStsbFile(path);
   if (ext === '.csv' || ext === '.tsv' || ext === '.txt') return readDelimitedPairs(path, mapping, ext === '.csv' ? ',' : '\t');
   throw new DataError(`${path}: unknown pair file type '${ext}' (use .csv, .tsv or .jsonl)`);
+}
+
+export interface LabelledPair {
+  sentence1: string;
+  sentence2: string;
+  /** 1 = similar / duplicate, 0 = not (checked by the readers and the evaluator). */
+  label: number;
+}
+
+/**
+ * Pairs labelled 1 (similar / duplicate) or 0 for pair classification; columns sentence1,
+ * sentence2, label unless mapped (`score` in the mapping names the label column).
+ */
+export function readLabelledPairs(path: string, mapping: Partial<ColumnMapping> = {}): LabelledPair[] {
+  const rows = readStsPairs(path, { score: 'label', ...mapping });
+  return rows.map((r, i) => {
+    if (r.score !== 0 && r.score !== 1) throw new DataError(`${path}: pair ${i + 1}: label must be 0 or 1, got ${r.score}`);
+    return { sentence1: r.sentence1, sentence2: r.sentence2, label: r.score };
+  });
 }
 
 /**

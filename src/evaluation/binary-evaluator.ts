@@ -6,15 +6,12 @@
  * https://github.com/UKPLab/sentence-transformers/blob/master/sentence_transformers/evaluation/BinaryClassificationEvaluator.py
  */
 import type { Encoder } from '../models/types.js';
+import type { LabelledPair } from '../data/sts.js';
 import { averagePrecision, bestAccuracyThreshold, bestF1Threshold } from './metrics.js';
 import { embedUnique, pairScores, SIMILARITY_FNS, type SimilarityFnName } from './pair-scores.js';
 import { prefixMetrics, prefixed, type EvaluationResult } from './types.js';
 
-export interface LabelledPair {
-  sentence1: string;
-  sentence2: string;
-  label: number;
-}
+export type { LabelledPair };
 
 /** Metrics for one similarity's scores against 0/1 labels, keys `${fn}_accuracy` etc. */
 export function binaryMetrics(fn: string, labels: ArrayLike<number>, scores: ArrayLike<number>): Record<string, number> {

@@ -32,4 +32,5 @@ export { SIMILARITY_FNS, pairScore, pairScores, embedUnique, type SimilarityFnNa
 export { evaluateSts, stsMetrics, type StsEvaluation, type StsOptions } from './sts-evaluator.js';
 export { evaluateBinary, binaryMetrics, type LabelledPair } from './binary-evaluator.js';
 export { evaluateRetrieval, retrievalMetrics, DEFAULT_KS, type RetrievalData, type RetrievalKs } from './retrieval-evaluator.js';
+export { readBeirFolder } from './retrieval-data.js';
 export { writeReport, reportMarkdown, reportHtml, type ReportData, type ModelResults, type ScatterData, type TrainingHistory, type ReportPaths } from './report.js';
