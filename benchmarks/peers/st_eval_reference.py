@@ -4,16 +4,16 @@
 Two modes; each writes a JSON fixture that test/evaluation-sts.test.ts compares against.
 
 1. model (needs sentence-transformers, torch): run EmbeddingSimilarityEvaluator on STSb test
-   with a model folder, exactly as a model card would report it.
+   with a model folder, exactly as a model card would report it. Use a committed parity
+   fixture (test/fixtures/parity/<name>, see README.md here) so both sides load the same
+   folder; on the device machine, with sts-test.csv copied into .peer-data/:
 
-     # a model folder both sides can load, e.g. builtin:tiny (seed 42) saved by sbert-train:
-     node --import tsx -e "import('./src/models/index.ts').then(async (m) => \
-       (await m.loadEncoder('builtin:tiny', { seed: 42 })).save('/tmp/tiny'))"
-     python3 benchmarks/peers/st_eval_reference.py model --model /tmp/tiny --spec builtin:tiny --seed 42 \
-       --sts ../shared/datasets/stsb/sts-test.csv --out test/fixtures/metrics/st_eval_stsb_test.json
+     python3 benchmarks/peers/st_eval_reference.py model --model test/fixtures/parity/bert-mean \
+       --sts .peer-data/sts-test.csv --out test/fixtures/metrics/st_eval_stsb_test.json
 
-   `--spec` / `--seed` tell the TypeScript test how to rebuild the same model
-   (loadEncoder(spec, {seed})); a folder path relative to the project root works too.
+   `--spec` (default: --model) is how the TypeScript test finds the same model: a folder
+   relative to the project root, or `builtin:tiny` with `--seed` for a folder that sbert-train
+   saved from its built-in model.
 
 2. embeddings (numpy + scipy only): ST's scoring path on fixed random float32 embeddings,
    so the similarity and correlation code can be checked without a model:
@@ -147,7 +147,7 @@ def main():
     sub = p.add_subparsers(dest="mode", required=True)
     m = sub.add_parser("model")
     m.add_argument("--model", required=True, help="sentence-transformers model folder")
-    m.add_argument("--spec", help="how sbert-train loads the same model (builtin:tiny, or a folder)")
+    m.add_argument("--spec", help="how sbert-train loads the same model (default: --model; or builtin:tiny)")
     m.add_argument("--seed", type=int, default=42)
     m.add_argument("--sts", default="../shared/datasets/stsb/sts-test.csv")
     m.add_argument("--name", default="stsb-test")
