@@ -132,3 +132,25 @@ test('corrupted or truncated index, manifest or metadata: one-line error, exit 2
   check('empty manifest', ['search', '--index', copy, 'cat'], /corrupted manifest/);
   check('not an index', ['search', '--index', dir, 'cat'], /not an index folder/);
 });
+
+test('index build calibrates ef on held-out items for >= 1000 texts; --ef turns that off', () => {
+  const lines = Array.from({ length: 1200 }, (_, i) => `sentence ${i} about ${['cats', 'dogs', 'jobs', 'food'][i % 4]} and number ${i * 7}`);
+  writeFileSync(join(dir, 'big.txt'), lines.join('\n') + '\n');
+  const out = join(dir, 'big-idx');
+  const r = runCli(['index', 'build', '--model', 'builtin:tiny', '--input', join(dir, 'big.txt'), '--out', out, '--batch-size', '64']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /ef \d+ reaches recall@10 0\.98 \(measured [01]\.\d+ on 60 held-out items\)/);
+  const m = JSON.parse(runCli(['index', 'info', '--index', out, '--json']).stdout);
+  assert.equal(m.count, 1200);
+  assert.equal(m.calibration.queries, 60);
+  assert.equal(m.params.ef, m.calibration.ef);
+  assert.ok(m.calibration.recall >= 0.99);
+  // Held-out items were added after calibration: every text is findable.
+  const s = JSON.parse(runCli(['search', '--index', out, lines[0], '-k', '1', '--json']).stdout);
+  assert.equal(s.results[0].text, lines[0]);
+  const fixed = runCli(['index', 'build', '--model', 'builtin:tiny', '--input', join(dir, 'big.txt'), '--out', join(dir, 'fixed-idx'), '--ef', '77', '--batch-size', '64']);
+  assert.equal(fixed.code, 0, fixed.stderr);
+  const mf = JSON.parse(runCli(['index', 'info', '--index', join(dir, 'fixed-idx'), '--json']).stdout);
+  assert.equal(mf.params.ef, 77);
+  assert.equal(mf.calibration, undefined);
+});

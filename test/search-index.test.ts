@@ -143,3 +143,31 @@ test('a damaged index, metadata or manifest file is a one-line DataError, never 
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('calibrateEf picks the smallest ladder ef whose held-out recall reaches halfway to 1, and records it', async () => {
+  const { calibrateEf, holdOutCount } = await import('../src/search/calibrate.js');
+  assert.equal(holdOutCount(999), 0);
+  assert.equal(holdOutCount(2000), 100);
+  assert.equal(holdOutCount(1_000_000), 200);
+  const data = randomVectors(2000, 32, 'calib');
+  const held = randomVectors(100, 32, 'calib-held');
+  const index = HnswIndex.create(32, MODEL, { M: 4, efConstruction: 16 });
+  index.add(data, items(2000));
+  const ladder = [10, 12, 16, 24, 40, 80, 160, 320, 640];
+  const c = calibrateEf(index, held, { target: 0.9, ladder });
+  assert.equal(c.aim, 0.95);
+  assert.equal(index.params.ef, c.ef);
+  const norms = rowNorms(data);
+  const exact = held.map((q) => exactSearch(data, q, 10, { norms }).map((h) => h.index));
+  const recallAt = (ef: number) => recallAtK(held.map((q) => index.search(q, 10, ef).map((h) => h.label)), exact, 10);
+  assert.equal(c.recall, recallAt(c.ef));
+  assert.ok(c.reached && c.recall >= 0.95, JSON.stringify(c));
+  const i = ladder.indexOf(c.ef);
+  assert.ok(i > 0, `a weak graph (M 4) should need more than the smallest ef: ${JSON.stringify(c)}`);
+  assert.ok(recallAt(ladder[i - 1]) < 0.95);
+  assert.deepEqual(index.manifest().calibration, c);
+  // An unreachable target keeps the largest ef and says so.
+  const low = calibrateEf(index, held, { target: 1, ladder: [10, 11] });
+  assert.equal(low.ef, 11);
+  assert.equal(low.reached, low.recall >= 1);
+});

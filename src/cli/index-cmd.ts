@@ -7,7 +7,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { UserError } from '../errors.js';
 import { initBackend } from '../backend/index.js';
 import { loadEncoder } from '../models/index.js';
-import { HnswIndex, DEFAULT_PARAMS, inspectIndex, readCorpus, embedInto, modelRef, checkEncoderMatches } from '../search/index.js';
+import { HnswIndex, DEFAULT_PARAMS, inspectIndex, readCorpus, embedInto, buildIndex, modelRef, checkEncoderMatches } from '../search/index.js';
 
 interface Common {
   backend: string;
@@ -21,7 +21,7 @@ function corpusOptions(y: Argv) {
     .option('batch-size', { type: 'number', default: 32, describe: 'texts per forward pass' });
 }
 
-const build: CommandModule<Common, Common & { model: string; input: string; textColumn?: string; idColumn?: string; out: string; M: number; efConstruction: number; ef: number; batchSize: number; force: boolean }> = {
+const build: CommandModule<Common, Common & { model: string; input: string; textColumn?: string; idColumn?: string; out: string; M: number; efConstruction: number; ef?: number; targetRecall: number; batchSize: number; force: boolean }> = {
   command: 'build',
   describe: 'embed a corpus and build an index folder',
   builder: (y) =>
@@ -30,15 +30,21 @@ const build: CommandModule<Common, Common & { model: string; input: string; text
       .option('out', { type: 'string', demandOption: true, describe: 'index folder to create' })
       .option('M', { type: 'number', default: DEFAULT_PARAMS.M, describe: 'HNSW links per node (higher: better recall, more memory)' })
       .option('ef-construction', { type: 'number', default: DEFAULT_PARAMS.efConstruction, describe: 'HNSW build breadth' })
-      .option('ef', { type: 'number', default: DEFAULT_PARAMS.ef, describe: 'default search breadth stored in the index' })
+      .option('ef', { type: 'number', describe: `default search breadth stored in the index (default: calibrated on held-out items to reach --target-recall; ${DEFAULT_PARAMS.ef} below 1000 items)` })
+      .option('target-recall', { type: 'number', default: 0.98, describe: 'recall@10 the calibrated ef aims for' })
       .option('force', { type: 'boolean', default: false, describe: 'replace an index already in --out' }) as never,
   handler: async (argv) => {
     const corpus = readCorpus(argv.input, { textColumn: argv.textColumn, idColumn: argv.idColumn });
     if (corpus.items.length === 0) throw new UserError(`${argv.input}: no texts to index`);
     await initBackend(argv.backend);
     const encoder = await loadEncoder(argv.model);
-    const index = HnswIndex.create(encoder.dim, modelRef(argv.model, encoder), { M: argv.M, efConstruction: argv.efConstruction, ef: argv.ef }, corpus.items.length);
-    await embedInto(index, encoder, corpus.items, { batchSize: argv.batchSize, label: 'embedding' });
+    if (!(argv.targetRecall > 0 && argv.targetRecall <= 1)) throw new UserError(`--target-recall must be in (0, 1], got ${argv.targetRecall}`);
+    const params = { M: argv.M, efConstruction: argv.efConstruction, ...(argv.ef !== undefined ? { ef: argv.ef } : {}) };
+    const { index, calibration } = await buildIndex(encoder, modelRef(argv.model, encoder), corpus.items, { params, targetRecall: argv.targetRecall, batchSize: argv.batchSize });
+    if (calibration) {
+      const how = calibration.reached ? 'reaches' : 'is the largest tried; it falls short of';
+      process.stderr.write(`ef ${calibration.ef} ${how} recall@${calibration.k} ${calibration.target} (measured ${calibration.recall.toFixed(3)} on ${calibration.queries} held-out items)\n`);
+    }
     index.save(argv.out, { overwrite: argv.force });
     encoder.dispose();
     const skipped = corpus.skipped ? ` (${corpus.skipped} rows with empty text skipped)` : '';
@@ -99,7 +105,8 @@ const info: CommandModule<Common, Common & { index: string; json: boolean }> = {
       `items:      ${m.count} (${m.deleted} deleted, capacity ${m.capacity})`,
       `dimension:  ${m.dim}, ${m.space} space, ${m.normalized ? 'normalised' : 'not normalised'}`,
       `model:      ${m.model.path} (weights ${m.model.weightsHash.slice(0, 16)})`,
-      `params:     M=${m.params.M} efConstruction=${m.params.efConstruction} ef=${m.params.ef}`,
+      `params:     M=${m.params.M} efConstruction=${m.params.efConstruction} ef=${m.params.ef}` +
+        (m.calibration ? ` (calibrated: recall@${m.calibration.k} ${m.calibration.recall.toFixed(3)} on ${m.calibration.queries} held-out items)` : ''),
       `library:    ${m.library.name} ${m.library.version}`,
       `updated:    ${m.updatedAt}`,
     ];

@@ -7,7 +7,8 @@ import { resolve } from 'node:path';
 import { UserError } from '../errors.js';
 import { progressBar } from '../util/progress.js';
 import type { Encoder } from '../models/types.js';
-import type { Item, HnswIndex, ModelRef } from './hnsw-index.js';
+import { HnswIndex, type IndexParams, type Item, type ModelRef } from './hnsw-index.js';
+import { calibrateEf, holdOutCount, type Calibration } from './calibrate.js';
 import type { Manifest } from './store.js';
 
 /** What search needs of an encoder (the full `Encoder` satisfies it). */
@@ -37,6 +38,35 @@ export async function embedInto(index: HnswIndex, encoder: TextEncoder, items: I
   } finally {
     bar.stop();
   }
+}
+
+export interface BuildOptions {
+  params?: Partial<IndexParams>;
+  /** Recall@10 the default ef is calibrated for; ignored when params.ef is given. */
+  targetRecall?: number;
+  batchSize?: number;
+  progress?: boolean;
+}
+
+/**
+ * Embed `items` into a new index. Unless an ef is given, a strided sample of items is held
+ * out of the graph, used to calibrate the default ef (./calibrate.ts), then added.
+ */
+export async function buildIndex(encoder: TextEncoder, model: ModelRef, items: Item[], opts: BuildOptions = {}): Promise<{ index: HnswIndex; calibration?: Calibration }> {
+  const index = HnswIndex.create(encoder.dim, model, opts.params, items.length);
+  const s = opts.params?.ef === undefined ? holdOutCount(items.length) : 0;
+  const stride = s ? Math.floor(items.length / s) : 0;
+  const held = s ? items.filter((_, i) => i % stride === 0).slice(0, s) : [];
+  const heldSet = new Set(held);
+  await embedInto(index, encoder, items.filter((it) => !heldSet.has(it)), { batchSize: opts.batchSize, progress: opts.progress });
+  if (!held.length) return { index };
+  const vectors = await encoder.encode(
+    held.map((it) => it.text),
+    { batchSize: opts.batchSize ?? 32, normalize: true, progress: false },
+  );
+  const calibration = calibrateEf(index, vectors, { target: opts.targetRecall });
+  index.add(vectors, held);
+  return { index, calibration };
 }
 
 /**

@@ -28,16 +28,19 @@ import {
   type Manifest,
 } from './store.js';
 
+import type { Calibration } from './calibrate.js';
+
 export type { IndexParams, Manifest } from './store.js';
 
 /**
- * Defaults, chosen by benchmarks/hnsw-recall.ts (recall@10 >= 0.98 on 100k random unit
- * vectors of dim 384, the hard case: random high-dimensional data has no cluster structure).
- *   M = 32: more links per node; random 384-d data needs it for high recall.
+ * Defaults (see benchmarks/hnsw-recall.ts and RESULTS.md, "Vector search").
+ *   M = 32: more links per node than hnswlib's 16; high-dimensional embeddings need them for
+ *     high recall at moderate ef (the hnswlib README suggests 12-48, higher for higher dims).
  *   efConstruction = 200: the hnswlib README's suggested build quality.
- *   ef = 200: search breadth giving >= 0.98 recall@10 at M 32 (see RESULTS.md).
+ *   ef = 100: used as is for small corpora; `index build` replaces it by the ef calibrated on
+ *     held-out items for recall@10 >= 0.98 (./calibrate.ts).
  */
-export const DEFAULT_PARAMS: IndexParams = { M: 32, efConstruction: 200, ef: 200 };
+export const DEFAULT_PARAMS: IndexParams = { M: 32, efConstruction: 200, ef: 100 };
 
 /** Fixed hnswlib seed so a build from the same vectors gives the same graph. */
 const RANDOM_SEED = 100;
@@ -79,6 +82,7 @@ export class HnswIndex {
   private createdAt = new Date().toISOString();
   /** Files of the generation this index was loaded from, kept one commit for open readers. */
   private loadedFiles: string[] = [];
+  private calibration?: Calibration;
 
   private constructor(
     private readonly graph: hnswlib.HierarchicalNSW,
@@ -117,6 +121,7 @@ export class HnswIndex {
     for (const it of items) index.pushItem(it);
     if (index.deletedCount !== m.deleted) throw new DataError(`${metaPath}: ${index.deletedCount} items marked deleted, the manifest says ${m.deleted}`);
     index.generation = m.generation;
+    index.calibration = m.calibration;
     index.createdAt = m.createdAt;
     index.loadedFiles = [m.files.index.name, m.files.metadata.name];
     return index;
@@ -195,6 +200,20 @@ export class HnswIndex {
     return Float32Array.from(this.graph.getPoint(label));
   }
 
+  /** Labels of the items not deleted, ascending. */
+  liveLabels(): number[] {
+    const out: number[] = [];
+    for (let l = 0; l < this.items.length; l++) if (!this.items[l].deleted) out.push(l);
+    return out;
+  }
+
+  /** Change the default search breadth (recorded in the manifest with how it was chosen). */
+  setDefaultEf(ef: number, calibration?: Calibration): void {
+    if (!Number.isInteger(ef) || ef < 1) throw new RangeError(`ef must be a positive integer, got ${ef}`);
+    this.params.ef = ef;
+    this.calibration = calibration ? { ...calibration } : undefined;
+  }
+
   item(label: number): Item & { deleted: boolean } {
     const it = this.items[label];
     return { ...it, deleted: it.deleted === true };
@@ -215,6 +234,7 @@ export class HnswIndex {
       capacity: this.capacity,
       params: { ...this.params },
       library: { name: 'hnswlib-node', version: HNSWLIB_VERSION },
+      ...(this.calibration ? { calibration: { ...this.calibration } } : {}),
       createdAt: this.createdAt,
       updatedAt: new Date().toISOString(),
     };

@@ -54,6 +54,8 @@ export interface Manifest {
   capacity: number;
   params: IndexParams;
   library: { name: string; version: string };
+  /** How the default ef was chosen, when it was calibrated at build time (./calibrate.ts). */
+  calibration?: { target: number; aim: number; k: number; queries: number; ef: number; recall: number; reached: boolean };
   createdAt: string;
   updatedAt: string;
 }
