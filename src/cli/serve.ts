@@ -41,6 +41,9 @@ export const serveCommand: CommandModule<{ backend: string }, Args> = {
     } catch (e) {
       throw new UserError(`cannot listen on ${argv.host}:${argv.port}: ${(e as Error).message}`);
     }
+    if (!/^(127\.|::1$|localhost$)/.test(addr.host)) {
+      process.stderr.write(`warning: listening on ${addr.host}, reachable from other machines; the API has no authentication\n`);
+    }
     process.stdout.write(`serving ${index.count} items from ${argv.index} at ${addr.url}\n`);
     await new Promise<void>((resolve) => {
       const stop = () => server.close(() => resolve());

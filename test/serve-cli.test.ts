@@ -1,0 +1,63 @@
+/** `sbert-train serve` as a user runs it: a child process on a free loopback port. */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BIN, runCli, isOneLineUserError } from './helpers/cli.js';
+import { initBackend } from '../src/backend/index.js';
+import { builtinEncoder } from '../src/models/index.js';
+import { HnswIndex, embedInto, modelRef } from '../src/search/index.js';
+
+let dir: string;
+let idx: string;
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'sbert-serve-cli-'));
+  idx = join(dir, 'idx');
+  await initBackend('auto', { quiet: true });
+  const enc = builtinEncoder('tiny', 42);
+  const index = HnswIndex.create(enc.dim, modelRef('builtin:tiny', enc));
+  await embedInto(index, enc, ['welder', 'baker', 'pharmacist'].map((text, i) => ({ id: `j${i}`, text })), { progress: false });
+  index.save(idx);
+  await builtinEncoder('tiny', 9).save(join(dir, 'other'));
+});
+
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+test('serve binds to 127.0.0.1 by default, answers the API, and stops cleanly on SIGTERM', async () => {
+  const child = spawn(process.execPath, [BIN, 'serve', '--index', idx, '--port', '0'], { env: { ...process.env, SBERT_NO_PROGRESS: '1' } });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`no URL printed; stderr: ${stderr}`)), 90_000);
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+      const m = /at (http:\/\/[^\s]+\/)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    child.on('exit', (c) => reject(new Error(`serve exited ${c}: ${stderr}`)));
+  });
+  try {
+    assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+    assert.deepEqual(await (await fetch(`${url}health`)).json(), { status: 'ok', count: 3 });
+    const r = await (await fetch(`${url}search?q=baker&k=1`)).json();
+    assert.equal(r.results[0].id, 'j1');
+  } finally {
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0, stderr);
+  }
+});
+
+test('serve refuses a model the index was not built with, and a bad port', () => {
+  const r = runCli(['serve', '--index', idx, '--port', '0', '--model', join(dir, 'other')]);
+  assert.ok(isOneLineUserError(r), r.stderr);
+  const p = runCli(['serve', '--index', idx, '--port', '70000']);
+  assert.ok(isOneLineUserError(p), p.stderr);
+});
