@@ -103,7 +103,28 @@ export class HnswIndex {
 
   /** Load DIR, checking every file against the manifest first. Damage is a one-line DataError. */
   static load(dir: string): HnswIndex {
+    try {
+      return HnswIndex.loadOnce(dir);
+    } catch (e) {
+      // A writer may have committed (and dropped the files we were about to read) between our
+      // manifest read and the file reads: if the generation moved on, read the new one.
+      const before = (e as { generation?: number }).generation;
+      if (e instanceof DataError && before !== undefined && readManifest(dir).generation !== before) return HnswIndex.loadOnce(dir);
+      throw e;
+    }
+  }
+
+  private static loadOnce(dir: string): HnswIndex {
     const m = readManifest(dir);
+    try {
+      return HnswIndex.fromManifest(dir, m);
+    } catch (e) {
+      if (e instanceof DataError) Object.assign(e, { generation: m.generation });
+      throw e;
+    }
+  }
+
+  private static fromManifest(dir: string, m: Manifest): HnswIndex {
     const indexPath = verifyFile(dir, m.files.index, 'index');
     const metaPath = verifyFile(dir, m.files.metadata, 'metadata');
     const items = parseItems(metaPath, m.total);
