@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/index.js';
-import { activation, embeddingLookup, gelu, geluTanh, layerNorm, linear, matmul } from '../src/backend/ops.js';
+import { activation, attention, embeddingLookup, gelu, geluTanh, layerNorm, linear, matmul } from '../src/backend/ops.js';
 
 /** Deterministic values in [-1.5, 1.5) without tf's RNG, so every backend sees the same inputs. */
 function values(n: number, seed: number): Float32Array {
@@ -93,6 +93,20 @@ for (const backend of BACKENDS) {
         (q, k) => tf.matMul(q as tf.Tensor3D, k as tf.Tensor3D, false, true), [[6, 9, 8], [6, 9, 8]], 21);
       await agrees(backend, (p, v) => matmul(p as tf.Tensor3D, v as tf.Tensor3D),
         (p, v) => tf.matMul(p as tf.Tensor3D, v as tf.Tensor3D), [[6, 9, 9], [6, 9, 8]], 22);
+    });
+
+    test('attention = softmax(q k^T * scale + mask) v, gradients for q, k, v', async () => {
+      // batch 2, heads 3, T 5, headDim 4; the second sentence has its last two tokens masked
+      const mask = () => tf.tensor4d([0, 0, 0, 0, 0, 0, 0, 0, -1e9, -1e9], [2, 1, 1, 5]);
+      const naive: Fn = (q, k, v) => {
+        const s = tf.reshape(tf.mul(tf.matMul(q as tf.Tensor3D, k as tf.Tensor3D, false, true), 0.5), [2, 3, 5, 5]);
+        return tf.matMul(tf.reshape(tf.softmax(tf.add(s, mask())), [6, 5, 5]) as tf.Tensor3D, v as tf.Tensor3D);
+      };
+      const fused: Fn = (q, k, v) => attention(q as tf.Tensor3D, k as tf.Tensor3D, v as tf.Tensor3D, mask(), 0.5);
+      await agrees(backend, fused, naive, [[6, 5, 4], [6, 5, 4], [6, 5, 4]], 25);
+      await agrees(backend, (q, k, v) => attention(q as tf.Tensor3D, k as tf.Tensor3D, v as tf.Tensor3D, null, 0.3),
+        (q, k, v) => tf.matMul(tf.softmax(tf.mul(tf.matMul(q as tf.Tensor3D, k as tf.Tensor3D, false, true), 0.3)) as tf.Tensor3D, v as tf.Tensor3D),
+        [[4, 3, 2], [4, 3, 2], [4, 3, 2]], 26);
     });
 
     test('layerNorm = (x - mean) / sqrt(var + eps) * gamma + beta', async () => {

@@ -43,8 +43,8 @@ async function loadWasm(): Promise<boolean> {
   registerWasmExtras();
   const ok = await tf.setBackend('wasm');
   for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
-    for (const l of process.listeners(event)) {
-      if (!(before[event] as unknown[]).includes(l)) process.removeListener(event, l as (...args: unknown[]) => void);
+    for (const l of process.listeners(event as 'uncaughtException')) {
+      if (!(before[event] as unknown[]).includes(l)) process.removeListener(event as 'uncaughtException', l as (...args: unknown[]) => void);
     }
   }
   return ok;

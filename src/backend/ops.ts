@@ -163,6 +163,51 @@ export function matmul(a: tf.Tensor3D, b: tf.Tensor3D, transposeA = false, trans
 }
 
 /**
+ * Scaled dot-product attention over heads folded into the batch axis, as one tape node:
+ *   probs = softmax(q k^T * scale + bias),  out = probs v
+ * q, k, v: [batch*heads, T, headDim]; bias: additive, broadcastable to [batch, heads, T, T]
+ * (e.g. the padding mask as [batch, 1, 1, T] with 0 / -1e9), treated as a constant (no
+ * gradient; pass trainable position biases through the op-by-op path instead). Returns
+ * [batch*heads, T, headDim].
+ *
+ * Why fused: tfjs keeps the gradient of every intermediate tensor until the whole backward
+ * pass ends, so the op-by-op version held ~5 [batch*heads, T, T] tensors per layer on top of
+ * the saved activations; here the tape holds q, k, v, probs and the output only. The gradient
+ * (Vaswani et al. 2017, https://arxiv.org/abs/1706.03762; softmax Jacobian-vector product):
+ *   dP = dO v^T, dV = P^T dO, dZ = P * (dP - rowsum(dP * P)), dS = scale * dZ,
+ *   dQ = dS k, dK = dS^T q.
+ */
+export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, bias: tf.Tensor | null, scale: number): tf.Tensor3D {
+  const [n, t] = q.shape;
+  const probsOf = (qs: tf.Tensor3D, ks: tf.Tensor3D): tf.Tensor3D => {
+    let z: tf.Tensor = tf.mul(batchedMatmulCore(qs, ks, false, true), scale); // [n, T, T]
+    if (bias) {
+      const batch = bias.shape[0] === 1 ? 1 : bias.shape[0]!;
+      z = tf.reshape(tf.add(tf.reshape(z, [batch, n / batch, t, t]), bias), [n, t, t]);
+    }
+    return tf.softmax(z) as tf.Tensor3D;
+  };
+  if (!fastPaths) return tf.tidy(() => tf.matMul(probsOf(q, k), v));
+  const f = customGrad<[tf.Tensor3D, tf.Tensor3D, tf.Tensor3D]>((qs, ks, vs, save) => {
+    const probs = probsOf(qs, ks);
+    save([qs, ks, vs, probs]);
+    return {
+      value: batchedMatmulCore(probs, vs, false, false),
+      gradFunc: (dy, saved) => {
+        const dO = dy as tf.Tensor3D;
+        const [Q, K, V, P] = saved as [tf.Tensor3D, tf.Tensor3D, tf.Tensor3D, tf.Tensor3D];
+        const dP = batchedMatmulCore(dO, V, false, true); // [n, T, T]
+        const dV = batchedMatmulCore(P, dO, true, false);
+        const dZ = tf.mul(P, tf.sub(dP, tf.sum(tf.mul(dP, P), -1, true)));
+        const dS = tf.mul(dZ, scale) as tf.Tensor3D;
+        return [batchedMatmulCore(dS, K, false, false), batchedMatmulCore(dS, Q, true, false), dV];
+      },
+    };
+  });
+  return f(q, k, v) as tf.Tensor3D;
+}
+
+/**
  * Rows of an embedding table: table [vocab, dim], ids int32 [...] -> [..., dim].
  *
  * The gradient is the scatter-add of the incoming rows into a [vocab, dim] zero table. tfjs
@@ -187,8 +232,43 @@ export function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor): tf.Tensor {
   return f(table);
 }
 
-/** LayerNorm over the last axis, as torch.nn.LayerNorm (biased variance). */
+/**
+ * LayerNorm over the last axis, as torch.nn.LayerNorm (biased variance).
+ *
+ * With a hand-written gradient that keeps only x_hat and 1/sigma for the backward pass (the
+ * op-by-op version made the tape hold ~6 activations per call; at batch 32 x 128 tokens the
+ * whole MiniLM training step no longer fitted the wasm heap). With x_hat = (x - mean) / sigma:
+ *   d_gamma = sum(dy * x_hat), d_beta = sum(dy), g = dy * gamma,
+ *   dx = (g - mean(g) - x_hat * mean(g * x_hat)) / sigma      (means over the normalised axis)
+ * (Ba et al. 2016, https://arxiv.org/abs/1607.06450; the same formula as PyTorch's
+ * layer_norm_backward.)
+ */
 export function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): tf.Tensor {
+  if (!fastPaths) return layerNormNaive(x, gamma, beta, eps);
+  const d = x.shape[x.shape.length - 1]!;
+  const f = customGrad<[tf.Tensor, tf.Tensor1D, tf.Tensor1D]>((xs, g, b, save) => {
+    const mean = tf.mean(xs, -1, true);
+    const centered = tf.sub(xs, mean);
+    const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(centered), -1, true), eps));
+    const xhat = tf.mul(centered, rstd);
+    save([xhat, rstd, g]);
+    return {
+      value: tf.add(tf.mul(xhat, g), b),
+      gradFunc: (dy, saved) => {
+        const [xh, rs, gm] = saved as [tf.Tensor, tf.Tensor, tf.Tensor1D];
+        const dy2 = tf.reshape(dy, [-1, d]);
+        const dGamma = tf.sum(tf.mul(dy2, tf.reshape(xh, [-1, d])), 0);
+        const dBeta = tf.sum(dy2, 0);
+        const gx = tf.mul(dy, gm);
+        const dx = tf.mul(tf.sub(tf.sub(gx, tf.mean(gx, -1, true)), tf.mul(xh, tf.mean(tf.mul(gx, xh), -1, true))), rs);
+        return [dx, dGamma, dBeta];
+      },
+    };
+  });
+  return f(x, gamma, beta);
+}
+
+function layerNormNaive(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, eps: number): tf.Tensor {
   return tf.tidy(() => {
     const mean = tf.mean(x, -1, true);
     const centered = tf.sub(x, mean);
@@ -197,17 +277,55 @@ export function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, e
   });
 }
 
-/** Exact GELU, x * Phi(x), as torch's default `gelu` (HF "gelu"). */
+const INV_SQRT_2PI = 1 / Math.sqrt(2 * Math.PI);
+
+/**
+ * Exact GELU, x * Phi(x), as torch's default `gelu` (HF "gelu"); Hendrycks & Gimpel,
+ * https://arxiv.org/abs/1606.08415. Gradient Phi(x) + x * phi(x), from x alone, so the tape
+ * keeps one tensor instead of five.
+ */
 export function gelu(x: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))));
+  if (!fastPaths) return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(1, tf.erf(tf.mul(x, Math.SQRT1_2)))));
+  const f = customGrad<[tf.Tensor]>((xs, save) => {
+    save([xs]);
+    return {
+      value: tf.mul(tf.mul(xs, 0.5), tf.add(1, tf.erf(tf.mul(xs, Math.SQRT1_2)))),
+      gradFunc: (dy, saved) => {
+        const v = saved[0]!;
+        const cdf = tf.mul(0.5, tf.add(1, tf.erf(tf.mul(v, Math.SQRT1_2))));
+        const pdf = tf.mul(INV_SQRT_2PI, tf.exp(tf.mul(tf.square(v), -0.5)));
+        return [tf.mul(dy, tf.add(cdf, tf.mul(v, pdf)))];
+      },
+    };
+  });
+  return f(x);
 }
 
-/** tanh-approximated GELU (HF "gelu_new" / "gelu_pytorch_tanh"). */
+const GELU_C = Math.sqrt(2 / Math.PI);
+
+/**
+ * tanh-approximated GELU (HF "gelu_new" / "gelu_pytorch_tanh"):
+ * 0.5 x (1 + tanh(c (x + 0.044715 x^3))), c = sqrt(2 / pi). Gradient, with t = tanh(...):
+ * 0.5 (1 + t) + 0.5 x (1 - t^2) c (1 + 3 * 0.044715 x^2).
+ */
 export function geluTanh(x: tf.Tensor): tf.Tensor {
-  return tf.tidy(() => {
-    const inner = tf.mul(tf.add(x, tf.mul(tf.pow(x, 3), 0.044715)), Math.sqrt(2 / Math.PI));
-    return tf.mul(tf.mul(x, 0.5), tf.add(1, tf.tanh(inner)));
+  const tanhPart = (v: tf.Tensor) => tf.tanh(tf.mul(tf.add(v, tf.mul(tf.pow(v, 3), 0.044715)), GELU_C));
+  if (!fastPaths) return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(1, tanhPart(x))));
+  const f = customGrad<[tf.Tensor]>((xs, save) => {
+    save([xs]);
+    return {
+      value: tf.mul(tf.mul(xs, 0.5), tf.add(1, tanhPart(xs))),
+      gradFunc: (dy, saved) => {
+        const v = saved[0]!;
+        const t = tanhPart(v);
+        const left = tf.mul(0.5, tf.add(1, t));
+        const inner = tf.mul(GELU_C, tf.add(1, tf.mul(3 * 0.044715, tf.square(v))));
+        const right = tf.mul(tf.mul(tf.mul(0.5, v), tf.sub(1, tf.square(t))), inner);
+        return [tf.mul(dy, tf.add(left, right))];
+      },
+    };
   });
+  return f(x);
 }
 
 export function activation(name: string): (x: tf.Tensor) => tf.Tensor {
