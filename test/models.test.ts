@@ -246,3 +246,38 @@ test('a hub id that cannot be downloaded gives a clear offline error, and HF_HUB
     }
   }
 });
+
+test('encoder gradients through the fast ops equal plain tfjs gradients, on cpu and wasm', async () => {
+  const { setFastPaths } = await import('../src/backend/ops.js');
+  const dir = join(tmp, 'grad-mpnet');
+  makeModelFolder(dir, { arch: 'mpnet' });
+  try {
+    for (const backend of ['cpu', 'wasm']) {
+      await initBackend(backend, { quiet: true });
+      await tf.setBackend(backend);
+      for (const enc of [builtinEncoder({ hiddenSize: 16, numLayers: 2, numHeads: 2, intermediateSize: 32 }, 5), await loadEncoder(dir)]) {
+        const batch = enc.tokenize(['a short one', 'a somewhat longer sentence here', '']);
+        const grads = (fast: boolean) => {
+          setFastPaths(fast);
+          const { value, grads } = tf.variableGrads(() => tf.sum(tf.square(enc.forward(batch))) as tf.Scalar, enc.trainableVariables());
+          const out = Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, g.dataSync().slice()]));
+          value.dispose();
+          tf.dispose(grads);
+          return out;
+        };
+        const fast = grads(true);
+        const plain = grads(false);
+        let worst = 0;
+        for (const k of Object.keys(plain)) {
+          const scale = Math.max(1e-3, ...Array.from(plain[k]).map(Math.abs));
+          worst = Math.max(worst, maxAbsDiff(fast[k], plain[k]) / scale);
+        }
+        assert.ok(worst < 1e-4, `${backend} ${enc.config.architecture}: relative gradient difference ${worst}`);
+        enc.dispose();
+      }
+    }
+  } finally {
+    setFastPaths(true);
+    await tf.setBackend('cpu');
+  }
+});

@@ -62,6 +62,17 @@ function mmTransB(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
   return mm2d(x, tf.transpose(w));
 }
 
+/**
+ * Column sums of g [n, d] -> [d] (bias and LayerNorm-parameter gradients). wasm reduces over a
+ * leading axis by transposing first (54 ms for 4096 x 1536 here); ones[1, n] @ g takes the
+ * GEMM path instead (2.4 ms).
+ */
+function sumRows(g: tf.Tensor2D): tf.Tensor1D {
+  if (!onWasm()) return tf.sum(g, 0);
+  const [n, d] = g.shape;
+  return tf.reshape(mm2d(tf.ones([1, n]), g), [d]);
+}
+
 /** y = x @ kernel + bias. x: [..., in], kernel: [in, out] (PyTorch's weight transposed), bias: [out]. */
 export function linear(x: tf.Tensor, kernel: tf.Tensor2D, bias?: tf.Tensor1D): tf.Tensor {
   const [inDim, outDim] = kernel.shape;
@@ -84,7 +95,7 @@ const linearBiasGrad = customGrad<[tf.Tensor2D, tf.Tensor2D, tf.Tensor1D]>((x, w
     gradFunc: (dy, saved) => {
       const g = dy as tf.Tensor2D;
       const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
-      return [mmTransB(g, ws), mmTransA(xs, g), tf.sum(g, 0)];
+      return [mmTransB(g, ws), mmTransA(xs, g), sumRows(g)];
     },
   };
 });
@@ -180,7 +191,9 @@ export function matmul(a: tf.Tensor3D, b: tf.Tensor3D, transposeA = false, trans
 export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, bias: tf.Tensor | null, scale: number): tf.Tensor3D {
   const [n, t] = q.shape;
   const probsOf = (qs: tf.Tensor3D, ks: tf.Tensor3D): tf.Tensor3D => {
-    let z: tf.Tensor = tf.mul(batchedMatmulCore(qs, ks, false, true), scale); // [n, T, T]
+    // Plain mode (benchmarks' "before") must stay differentiable by tfjs itself: no depthwise-conv core.
+    const qk = fastPaths ? batchedMatmulCore(qs, ks, false, true) : tf.matMul(qs, ks, false, true);
+    let z: tf.Tensor = tf.mul(qk, scale); // [n, T, T]
     if (bias) {
       const batch = bias.shape[0] === 1 ? 1 : bias.shape[0]!;
       z = tf.reshape(tf.add(tf.reshape(z, [batch, n / batch, t, t]), bias), [n, t, t]);
@@ -257,8 +270,8 @@ export function layerNorm(x: tf.Tensor, gamma: tf.Tensor1D, beta: tf.Tensor1D, e
       gradFunc: (dy, saved) => {
         const [xh, rs, gm] = saved as [tf.Tensor, tf.Tensor, tf.Tensor1D];
         const dy2 = tf.reshape(dy, [-1, d]);
-        const dGamma = tf.sum(tf.mul(dy2, tf.reshape(xh, [-1, d])), 0);
-        const dBeta = tf.sum(dy2, 0);
+        const dGamma = sumRows(tf.mul(dy2, tf.reshape(xh, [-1, d])) as tf.Tensor2D);
+        const dBeta = sumRows(dy2 as tf.Tensor2D);
         const gx = tf.mul(dy, gm);
         const dx = tf.mul(tf.sub(tf.sub(gx, tf.mean(gx, -1, true)), tf.mul(xh, tf.mean(tf.mul(gx, xh), -1, true))), rs);
         return [dx, dGamma, dBeta];

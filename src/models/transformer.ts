@@ -12,7 +12,7 @@
  * transpose them.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { activation, embeddingLookup, layerNorm, linear, matmul } from '../backend/ops.js';
+import { activation, attention, embeddingLookup, layerNorm, linear, matmul } from '../backend/ops.js';
 import type { TransformerConfig } from './config.js';
 import type { TokenBatch } from './types.js';
 
@@ -234,12 +234,17 @@ export class TransformerModel {
         const q = heads(this.lin(x, n.q));
         const k = heads(this.lin(x, n.k));
         const v = heads(this.lin(x, n.v));
-        let scores: tf.Tensor = tf.mul(matmul(q, k, false, true), scale); // [B*nh, T, T]
-        scores = tf.reshape(scores, [B, nh, T, T]);
-        if (positionBias) scores = tf.add(scores, positionBias);
-        scores = tf.add(scores, maskBias);
-        const probs = tf.reshape(tf.softmax(scores), [B * nh, T, T]) as tf.Tensor3D;
-        const ctx = tf.reshape(tf.transpose(tf.reshape(matmul(probs, v), [B, nh, T, hd]), [0, 2, 1, 3]), [B, T, H]);
+        let heads3: tf.Tensor3D; // [B*nh, T, hd]
+        if (positionBias) {
+          // MPNet's position bias is trained, so it takes the op-by-op path (the fused op
+          // treats its bias as a constant).
+          let scores: tf.Tensor = tf.reshape(tf.mul(matmul(q, k, false, true), scale), [B, nh, T, T]);
+          scores = tf.add(tf.add(scores, positionBias), maskBias);
+          heads3 = matmul(tf.reshape(tf.softmax(scores), [B * nh, T, T]) as tf.Tensor3D, v);
+        } else {
+          heads3 = attention(q, k, v, maskBias, scale);
+        }
+        const ctx = tf.reshape(tf.transpose(tf.reshape(heads3, [B, nh, T, hd]), [0, 2, 1, 3]), [B, T, H]);
         x = this.ln(tf.add(x, this.lin(ctx, n.o)), n.ln1);
         const ff = this.lin(this.act(this.lin(x, n.ffIn)), n.ffOut);
         x = this.ln(tf.add(x, ff), n.ln2);
