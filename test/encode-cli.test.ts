@@ -4,7 +4,7 @@ import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { readTexts } from '../src/cli/encode.js';
+import { readTexts, runEncode } from '../src/cli/encode.js';
 import { DataError, UserError } from '../src/errors.js';
 import { initBackend } from '../src/backend/index.js';
 import { loadEncoder } from '../src/models/index.js';
@@ -137,28 +137,37 @@ test('encode --normalize writes unit-length .jsonl rows with their texts', () =>
   }
 });
 
-test('encode user errors are one line with exit code 2', () => {
+test('encode refuses bad arguments, inputs and unknown models with one-line user errors', async () => {
   const input = file('ok.txt', 'a\nb\n');
-  const cases: [string[], RegExp][] = [
-    [['--input', input, '--output', join(dir, 'o.csv')], /unsupported output type '.csv'/],
-    [['--input', join(dir, 'absent.txt'), '--output', join(dir, 'o.npy')], /absent\.txt: input file not found/],
-    [['--input', file('e.txt', ''), '--output', join(dir, 'o.npy')], /no texts to encode/],
-    [['--input', file('c.csv', 'a,b\n1,2\n'), '--column', 'zzz', '--output', join(dir, 'o.npy')], /no column 'zzz'; available: a, b/],
-    [['--input', input, '--output', join(dir, 'o.npy'), '--batch-size', '0'], /--batch-size must be a positive integer/],
+  const base = { model: 'builtin:tiny', input, output: join(dir, 'o.npy'), 'batch-size': 32, normalize: false, backend: 'cpu' };
+  const cases: [Partial<typeof base> & { column?: string }, RegExp][] = [
+    [{ output: join(dir, 'o.csv') }, /unsupported output type '.csv'/],
+    [{ output: join(dir, 'noext') }, /unsupported output type '\(no extension\)'/],
+    [{ input: join(dir, 'absent.txt') }, /absent\.txt: input file not found/],
+    [{ input: file('e.txt', '') }, /no texts to encode/],
+    [{ input: file('c.csv', 'a,b\n1,2\n'), column: 'zzz' }, /no column 'zzz'; available: a, b/],
+    [{ 'batch-size': 0 }, /--batch-size must be a positive integer/],
+    [{ model: 'builtin:nope' }, /unknown built-in model/],
   ];
-  for (const [args, pattern] of cases) {
-    const r = runCli(['encode', '--model', 'builtin:tiny', '--backend', 'cpu', ...args]);
-    assert.ok(isOneLineUserError(r), `${args.join(' ')}: ${r.code} ${r.stderr}`);
-    assert.match(r.stderr, pattern);
+  for (const [override, pattern] of cases) {
+    await assert.rejects(runEncode({ ...base, ...override }), (e: unknown) => {
+      assert.ok(e instanceof UserError, `${JSON.stringify(override)}: ${String(e)}`);
+      assert.ok(!(e as Error).message.includes('\n'), 'one line');
+      assert.match((e as Error).message, pattern);
+      return true;
+    });
   }
-  // A model folder that cannot be loaded.
+});
+
+test('through the CLI, user errors are one line with exit code 2 (bad output type, broken model)', () => {
+  const input = file('ok2.txt', 'a\nb\n');
+  const r1 = runCli(['encode', '--model', 'builtin:tiny', '--input', input, '--output', join(dir, 'o.csv'), '--backend', 'cpu']);
+  assert.ok(isOneLineUserError(r1), `${r1.code} ${r1.stderr}`);
+  assert.match(r1.stderr, /unsupported output type '.csv'/);
   const broken = join(dir, 'broken-model');
   mkdirSync(broken, { recursive: true });
   writeFileSync(join(broken, 'config.json'), '{"model_type": "bert"');
-  const r = runCli(['encode', '--model', broken, '--input', input, '--output', join(dir, 'o.npy'), '--backend', 'cpu']);
-  assert.ok(isOneLineUserError(r), r.stderr);
-  assert.match(r.stderr, /broken-model/);
-  const r2 = runCli(['encode', '--model', 'builtin:nope', '--input', input, '--output', join(dir, 'o.npy'), '--backend', 'cpu']);
-  assert.ok(isOneLineUserError(r2), r2.stderr);
-  assert.match(r2.stderr, /unknown built-in model/);
+  const r2 = runCli(['encode', '--model', broken, '--input', input, '--output', join(dir, 'o.npy'), '--backend', 'cpu']);
+  assert.ok(isOneLineUserError(r2), `${r2.code} ${r2.stderr}`);
+  assert.match(r2.stderr, /broken-model/);
 });
