@@ -440,7 +440,7 @@ def build_st_folder(name: str, kind: str, modes: list[str], dense_out: int | Non
             feats = features_for(kind, batch)
             hidden = hf_model(**feats).last_hidden_state
             hidden_loaded = loaded_hf(**feats).last_hidden_state
-            check_close(hidden, hidden_loaded, f"{name}: hidden states before save vs after load")
+            check_close(hidden, hidden_loaded, f"{name}: hidden states before save vs after load", feats["attention_mask"])
             manual = apply_tail(st, manual_pool(hidden, feats["attention_mask"], modes))
             try:
                 out = st({k: v.clone() for k, v in feats.items()})
@@ -451,7 +451,7 @@ def build_st_folder(name: str, kind: str, modes: list[str], dense_out: int | Non
             else:
                 record["batch_reference"] = "SentenceTransformer.forward"
                 emb = out["sentence_embedding"]
-                check_close(out["token_embeddings"], hidden, f"{name}: SentenceTransformer token_embeddings vs model output")
+                check_close(out["token_embeddings"], hidden, f"{name}: SentenceTransformer token_embeddings vs model output", feats["attention_mask"])
                 check_close(emb, manual, f"{name}: SentenceTransformer embedding vs Pooling/Dense/Normalize by hand")
             record["batches"].append({**batch, "last_hidden_state": rounded(hidden), "sentence_embedding": rounded(emb)})
 
@@ -578,8 +578,13 @@ def apply_tail(st: SentenceTransformer, x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def check_close(a: torch.Tensor, b: torch.Tensor, what: str) -> None:
-    diff = (a.to(torch.float64) - b.to(torch.float64)).abs().max().item() if a.numel() else 0.0
+def check_close(a: torch.Tensor, b: torch.Tensor, what: str, mask: torch.Tensor | None = None) -> None:
+    """Max abs difference <= TOLERANCE; with `mask` [batch, seq], only attended positions of
+    [batch, seq, hidden] tensors count (padded positions carry no meaning)."""
+    d = (a.to(torch.float64) - b.to(torch.float64)).abs() if a.shape == b.shape else torch.full((1,), float("inf"))
+    if mask is not None and a.shape == b.shape:
+        d = d * mask.unsqueeze(-1).to(d.dtype)
+    diff = d.max().item() if d.numel() else 0.0
     if a.shape != b.shape or diff > TOLERANCE:
         raise SystemExit(f"{what}: shapes {tuple(a.shape)} / {tuple(b.shape)}, max abs diff {diff}")
 
