@@ -64,6 +64,40 @@ test('GET and POST /search return the same hits as the index, best first', async
   }
 });
 
+test('concurrent queries are embedded in batches and get the same hits as one at a time', async () => {
+  const queries = TEXTS.map((t, i) => `${t} ${'x'.repeat(i)}`);
+  const alone: { id: string; score: number }[][] = [];
+  for (const q of queries) {
+    const [v] = await encoder.encode([q], { normalize: true });
+    alone.push(index.search(v, 4));
+  }
+  // A server whose encoder records the size of each forward pass.
+  const sizes: number[] = [];
+  const spy = {
+    dim: encoder.dim,
+    source: encoder.source,
+    weightsHash: () => encoder.weightsHash(),
+    encode: (texts: string[], o?: object) => {
+      sizes.push(texts.length);
+      return encoder.encode(texts, o);
+    },
+  };
+  const s2 = createSearchServer({ index, encoder: spy, log: () => {} });
+  const { url } = await listen(s2, 0);
+  let together: { results: { id: string; score: number }[] }[];
+  try {
+    together = await Promise.all(queries.map(async (q) => (await fetch(`${url}search?q=${encodeURIComponent(q)}&k=4`)).json()));
+  } finally {
+    await new Promise<void>((resolve) => s2.close(() => resolve()));
+  }
+  assert.equal(sizes.reduce((a, b) => a + b, 0), queries.length);
+  assert.ok(Math.max(...sizes) > 1, `batch sizes ${sizes}`);
+  together.forEach((r, i) => {
+    assert.deepEqual(r.results.map((h: { id: string }) => h.id), alone[i].map((h) => h.id), queries[i]);
+    r.results.forEach((h: { score: number }, j: number) => assert.ok(Math.abs(h.score - alone[i][j].score) < 1e-4));
+  });
+});
+
 test('/info and /health describe the index; / serves the page with a strict CSP', async () => {
   await healthy();
   const info = await (await fetch(`${base}/info`)).json();
@@ -152,13 +186,15 @@ test('a malformed HTTP request gets 400 and does not take the server down', asyn
 
 test('a short bounded loopback load (3 s, 10 connections) has no errors and no non-2xx', async () => {
   const autocannon = (await import('autocannon' as string)).default as (o: object) => Promise<{ errors: number; timeouts: number; non2xx: number; requests: { total: number }; latency: { p50: number; p99: number } }>;
+  let n = 0;
   const r = await autocannon({
     url: `${base}/search`,
     connections: 10,
     duration: 3,
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ query: 'software engineer', k: 5 }),
+    // Distinct queries, so requests go through the model (batched), not the cache.
+    requests: [{ setupRequest: (req: object) => ({ ...req, body: JSON.stringify({ query: `software engineer ${n++}`, k: 5 }) }) }],
   });
   assert.equal(r.errors, 0);
   assert.equal(r.timeouts, 0);

@@ -29,6 +29,8 @@ export interface ServerOptions {
   maxQueryChars?: number;
   /** Query embeddings remembered (LRU); 0 turns the cache off (default 1000). */
   cacheSize?: number;
+  /** Most queries embedded in one forward pass (default 32). */
+  maxBatch?: number;
   /** Where internal errors are logged (default stderr). */
   log?: (line: string) => void;
 }
@@ -66,13 +68,29 @@ export function createSearchServer(opts: ServerOptions): Server {
   const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const cache = new Lru<Float32Array>(opts.cacheSize ?? 1000);
   const { index, encoder } = opts;
+  const batcher = new QueryBatcher(encoder, opts.maxBatch ?? 32);
+  const inflight = new Map<string, Promise<Float32Array>>();
 
-  async function embed(text: string): Promise<Float32Array> {
+  /** Cached, de-duplicated while in flight, and batched with concurrent requests. */
+  function embed(text: string): Promise<Float32Array> {
     const hit = cache.get(text);
-    if (hit) return hit;
-    const [v] = await encoder.encode([text], { normalize: true, progress: false });
-    cache.set(text, v);
-    return v;
+    if (hit) return Promise.resolve(hit);
+    let p = inflight.get(text);
+    if (!p) {
+      p = batcher.embed(text).then(
+        (v) => {
+          inflight.delete(text);
+          cache.set(text, v);
+          return v;
+        },
+        (e: unknown) => {
+          inflight.delete(text);
+          throw e;
+        },
+      );
+      inflight.set(text, p);
+    }
+    return p;
   }
 
   async function search(params: { query: unknown; k: unknown; ef: unknown }): Promise<object> {
@@ -233,6 +251,56 @@ export function listen(server: Server, port: number, host = '127.0.0.1'): Promis
       resolve({ host: a.address, port: a.port, url: `http://${h}:${a.port}/` });
     });
   });
+}
+
+/**
+ * Dynamic batching of query embeddings: queries that arrive while the model is busy wait and
+ * go through the next forward pass together (up to maxBatch), so throughput under load is
+ * that of batched inference rather than of one query at a time. An idle server embeds a lone
+ * query at once (flush on the next turn of the event loop). The same idea as the dynamic
+ * batcher of NVIDIA Triton (https://docs.nvidia.com/deeplearning/triton-inference-server/user-guide/docs/user_guide/model_configuration.html#dynamic-batcher).
+ */
+class QueryBatcher {
+  private pending: { text: string; resolve: (v: Float32Array) => void; reject: (e: unknown) => void }[] = [];
+  private scheduled = false;
+  private running = false;
+
+  constructor(
+    private readonly encoder: TextEncoder,
+    private readonly maxBatch: number,
+  ) {}
+
+  embed(text: string): Promise<Float32Array> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ text, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.running || !this.pending.length) return;
+    this.scheduled = true;
+    // setImmediate runs after pending I/O, so requests already received join this batch.
+    setImmediate(() => void this.flush());
+  }
+
+  private async flush(): Promise<void> {
+    this.scheduled = false;
+    this.running = true;
+    const batch = this.pending.splice(0, this.maxBatch);
+    try {
+      const vectors = await this.encoder.encode(
+        batch.map((p) => p.text),
+        { normalize: true, progress: false, batchSize: this.maxBatch },
+      );
+      batch.forEach((p, i) => p.resolve(vectors[i]));
+    } catch (e) {
+      batch.forEach((p) => p.reject(e));
+    } finally {
+      this.running = false;
+      this.schedule();
+    }
+  }
 }
 
 /** A tiny least-recently-used map (Map keeps insertion order). */
