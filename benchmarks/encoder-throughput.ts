@@ -13,6 +13,10 @@
  * Embedding lookups, LayerNorm, softmax, GELU are not counted (memory-bound, O(B*T*H)), so the
  * "effective GFLOP/s" is a lower bound on the work done.
  *
+ * `--model builtin` (default) measures the project's encoder, `builtinEncoder('minilm-l6-shape')`
+ * from src/models; `--model standalone` a BERT stack written here with ops.ts that uses the
+ * fused `attention` op (for comparing, and for iterating on ops.ts without the model code).
+ *
  * `--naive` turns off ops.ts's fast paths (plain tf.matMul with transposes, tfjs's own matMul
  * and gather gradients): the "before" figures. `--profile` prints time per kernel for one
  * training step. `--write` replaces the "Encoder throughput" section of benchmarks/RESULTS.md
@@ -24,7 +28,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/index.js';
-import { setFastPaths } from '../src/backend/ops.js';
+import { attention, embeddingLookup, gelu, layerNorm, linear, setFastPaths } from '../src/backend/ops.js';
 import { builtinEncoder, type TokenBatch } from '../src/models/index.js';
 import { writeFileAtomic } from '../src/util/fs.js';
 
@@ -36,10 +40,11 @@ interface Args {
   naive: boolean;
   profile: boolean;
   write: boolean;
+  model: 'builtin' | 'standalone';
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { backend: 'wasm', batch: 32, seq: 128, steps: 3, naive: false, profile: false, write: false };
+  const a: Args = { backend: 'wasm', batch: 32, seq: 128, steps: 3, naive: false, profile: false, write: false, model: 'builtin' };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
     const v = argv[i + 1];
@@ -50,6 +55,7 @@ function parseArgs(argv: string[]): Args {
     else if (k === '--naive') a.naive = true;
     else if (k === '--profile') a.profile = true;
     else if (k === '--write') a.write = true;
+    else if (k === '--model') (a.model = v === 'standalone' ? 'standalone' : 'builtin'), i++;
     else throw new Error(`unknown argument ${k}`);
   }
   return a;
@@ -62,6 +68,74 @@ export function forwardFlops(B: number, T: number, s = SHAPE): number {
   const dense = 2 * tokens * s.layers * (4 * s.hidden * s.hidden + 2 * s.hidden * s.intermediate);
   const attention = s.layers * 4 * B * T * T * s.hidden;
   return dense + attention;
+}
+
+/** The benchmarked part of an encoder: forward to sentence embeddings, and its variables. */
+interface Bench {
+  forward(batch: TokenBatch): tf.Tensor2D;
+  trainableVariables(): tf.Variable[];
+  dispose(): void;
+}
+
+/**
+ * A BERT encoder (post-LayerNorm, as bert-base / MiniLM) with mean pooling, built from ops.ts
+ * and the fused attention op; N(0, 0.02) weights from a fixed seed.
+ */
+function standaloneBert(s = SHAPE): Bench {
+  const vars: tf.Variable[] = [];
+  let seed = 1;
+  const w = (shape: number[]) => {
+    const v = tf.variable(tf.randomNormal(shape, 0, 0.02, 'float32', seed++));
+    vars.push(v);
+    return v;
+  };
+  const zeros = (n: number) => {
+    const v = tf.variable(tf.zeros([n]));
+    vars.push(v);
+    return v as tf.Variable<tf.Rank.R1>;
+  };
+  const ones = (n: number) => {
+    const v = tf.variable(tf.ones([n]));
+    vars.push(v);
+    return v as tf.Variable<tf.Rank.R1>;
+  };
+  const H = s.hidden;
+  const dense = (i: number, o: number) => ({ k: w([i, o]) as tf.Variable<tf.Rank.R2>, b: zeros(o) });
+  const word = w([s.vocab, H]) as tf.Variable<tf.Rank.R2>;
+  const pos = w([512, H]) as tf.Variable<tf.Rank.R2>;
+  const type = w([2, H]) as tf.Variable<tf.Rank.R2>;
+  const embLn = { g: ones(H), b: zeros(H) };
+  const layers = Array.from({ length: s.layers }, () => ({
+    q: dense(H, H), k: dense(H, H), v: dense(H, H), o: dense(H, H), ln1: { g: ones(H), b: zeros(H) },
+    ffIn: dense(H, s.intermediate), ffOut: dense(s.intermediate, H), ln2: { g: ones(H), b: zeros(H) },
+  }));
+  return {
+    forward(batch) {
+      const { batchSize: B, seqLen: T } = batch;
+      const nh = s.heads;
+      const hd = H / nh;
+      return tf.tidy(() => {
+        const ids = tf.tensor2d(batch.inputIds, [B, T], 'int32');
+        const posIds = tf.tile(tf.expandDims(tf.range(0, T, 1, 'int32'), 0), [B, 1]);
+        const types = tf.tensor2d(batch.tokenTypeIds, [B, T], 'int32');
+        let x = tf.add(tf.add(embeddingLookup(word, ids), embeddingLookup(pos, posIds)), embeddingLookup(type, types));
+        x = layerNorm(x, embLn.g, embLn.b, 1e-12);
+        const mask = tf.tensor(batch.attentionMask, [B, 1, 1, T], 'float32');
+        const maskBias = tf.mul(tf.sub(1, mask), -1e9);
+        const heads = (t: tf.Tensor) => tf.reshape(tf.transpose(tf.reshape(t, [B, T, nh, hd]), [0, 2, 1, 3]), [B * nh, T, hd]) as tf.Tensor3D;
+        for (const l of layers) {
+          const ctx = attention(heads(linear(x, l.q.k, l.q.b)), heads(linear(x, l.k.k, l.k.b)), heads(linear(x, l.v.k, l.v.b)), maskBias, 1 / Math.sqrt(hd));
+          const merged = tf.reshape(tf.transpose(tf.reshape(ctx, [B, nh, T, hd]), [0, 2, 1, 3]), [B, T, H]);
+          x = layerNorm(tf.add(x, linear(merged, l.o.k, l.o.b)), l.ln1.g, l.ln1.b, 1e-12);
+          const ff = linear(gelu(linear(x, l.ffIn.k, l.ffIn.b)), l.ffOut.k, l.ffOut.b);
+          x = layerNorm(tf.add(x, ff), l.ln2.g, l.ln2.b, 1e-12);
+        }
+        return tf.mean(x, 1) as tf.Tensor2D;
+      });
+    },
+    trainableVariables: () => vars,
+    dispose: () => tf.dispose(vars),
+  };
 }
 
 /** A full batch of random ids (no padding: every sentence is `seq` tokens long). */
@@ -103,7 +177,7 @@ async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const backend = await initBackend(args.backend);
   if (args.naive) setFastPaths(false);
-  const encoder = builtinEncoder('minilm-l6-shape', 1);
+  const encoder: Bench = args.model === 'standalone' ? standaloneBert() : builtinEncoder('minilm-l6-shape', 1);
   const batch = syntheticBatch(args.batch, args.seq, SHAPE.vocab);
   const vars = encoder.trainableVariables();
   const B = args.batch;
@@ -129,7 +203,7 @@ async function main(): Promise<void> {
   if (tf.memory().numTensors !== tensorsBefore) console.error(`warning: ${tf.memory().numTensors - tensorsBefore} tensors leaked`);
 
   const row = {
-    backend: backend + (args.naive ? ' (naive ops)' : ''),
+    backend: `${backend}, ${args.model === 'standalone' ? 'standalone BERT + fused attention' : 'builtin:minilm-l6-shape'}${args.naive ? ', naive ops (before)' : ''}`,
     batch: B,
     seq: T,
     steps: args.steps,

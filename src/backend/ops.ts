@@ -22,7 +22,14 @@ type GradFn = (dy: tf.Tensor, saved: tf.Tensor[]) => tf.Tensor[];
 function customGrad<A extends tf.Tensor[]>(
   f: (...args: [...A, tf.GradSaveFunc]) => { value: tf.Tensor; gradFunc: GradFn },
 ): (...args: A) => tf.Tensor {
-  return tf.customGrad(f as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (...args: A) => tf.Tensor;
+  // tfjs runs a custom gradFunc outside any tidy, so its intermediates (transposed copies,
+  // softmax products...) would live until the whole backward pass ends; at batch 32 that
+  // alone overflowed the 4 GB wasm heap. Tidy them here, keeping only the returned gradients.
+  const tidied = (...args: [...A, tf.GradSaveFunc]) => {
+    const r = f(...args);
+    return { value: r.value, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => tf.tidy(() => r.gradFunc(dy, saved)) };
+  };
+  return tf.customGrad(tidied as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (...args: A) => tf.Tensor;
 }
 
 let fastPaths = true;
