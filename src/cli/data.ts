@@ -43,7 +43,7 @@ export const dataCommand: CommandModule<object, DataArgs> = {
       .option('related-score', { type: 'number', default: 0.5, describe: 'esco-pairs: score of two occupations in the same ISCO unit group' })
       .epilog(
         'quickstart: writes train.csv (3000 pairs) and dev.csv (400 pairs) of job titles from a built-in vocabulary: ' +
-          'same job 0.9-1.0, related jobs 0.4-0.6, unrelated 0.0-0.1; dev pairs use titles held out of train.\n\n' +
+          'same job 0.9-1.0, related jobs 0.4-0.6, unrelated 0.0-0.1; half the dev pairs use titles held out of train, half are title combinations not in train.\n\n' +
           'esco-pairs: preferred label vs each alternative label = 1.0; labels of two occupations in the same ISCO unit group = ' +
           '--related-score (0.5); labels from different ISCO sub-major groups = 0.0. One related and one dissimilar pair are drawn ' +
           'per synonym pair; pairs are de-duplicated and shuffled.',
