@@ -1,10 +1,53 @@
+/**
+ * `sbert-train recipe.yaml [--resume]`: validate the recipe (exit 2 listing every problem),
+ * train, save the tuned model and the run folder. Ctrl-C writes a checkpoint and exits with
+ * code 3 (TrainingAborted); a second Ctrl-C exits at once.
+ */
 import type { CommandModule } from 'yargs';
-import { UserError } from '../errors.js';
+import { initBackend } from '../backend/index.js';
+import { loadRecipe } from '../recipe/index.js';
+import { train } from '../training/index.js';
 
-export const trainCommand: CommandModule = {
+interface TrainArgs {
+  recipe: string;
+  resume: boolean;
+  backend: string;
+}
+
+/** Test hooks, read from the environment so tests can drive the real CLI process. */
+function testHooks(): { nanAtStep?: number; stepDelayMs?: number; checkpointDelayMs?: number } {
+  const n = (k: string) => (process.env[k] ? Number(process.env[k]) : undefined);
+  return { nanAtStep: n('SBERT_TEST_NAN_AT_STEP'), stepDelayMs: n('SBERT_TEST_STEP_DELAY_MS'), checkpointDelayMs: n('SBERT_TEST_CHECKPOINT_DELAY_MS') };
+}
+
+export const trainCommand: CommandModule<object, TrainArgs> = {
   command: '$0 <recipe>',
-  describe: 'train a model from a recipe YAML (the main job)',
-  handler: async () => {
-    throw new UserError('not implemented yet');
+  describe: 'train a model from a recipe YAML (the main job; see recipes/README.md)',
+  builder: (y) =>
+    y
+      .positional('recipe', { type: 'string', demandOption: true, describe: 'recipe YAML file' })
+      .option('resume', { type: 'boolean', default: false, describe: 'continue from the newest complete checkpoint in the run folder' }) as never,
+  handler: async (argv) => {
+    const recipe = loadRecipe(argv.recipe);
+    await initBackend(argv.backend);
+    const controller = new AbortController();
+    let interrupts = 0;
+    const onSigint = () => {
+      interrupts += 1;
+      if (interrupts > 1) process.exit(130);
+      process.stderr.write('\ninterrupt: writing a checkpoint after this step (Ctrl-C again to quit at once)\n');
+      controller.abort();
+    };
+    process.on('SIGINT', onSigint);
+    try {
+      const r = await train(recipe, { resume: argv.resume, signal: controller.signal, test: testHooks() });
+      const fmt = (m: Record<string, number> | null) => (m && recipe.evaluation.monitor in m ? m[recipe.evaluation.monitor].toFixed(4) : 'n/a');
+      process.stdout.write(
+        `done: ${r.steps} steps${r.stoppedEarly ? ' (stopped early)' : ''}; dev ${recipe.evaluation.monitor}: ${fmt(r.startMetrics)} before, ${fmt(r.finalMetrics)} after` +
+          `${r.testMetrics ? `; test ${fmt(r.testMetrics)}` : ''}\nmodel: ${r.modelDir}\nrun: ${r.runDir}\n`,
+      );
+    } finally {
+      process.off('SIGINT', onSigint);
+    }
   },
 };

@@ -55,7 +55,7 @@ export function checkRules(r: Recipe, problems: string[]): void {
   for (const k of ['train', 'dev', 'test'] as const) {
     const f = r.data[k];
     if (f === null) continue;
-    if (!/\.(csv|tsv|jsonl)$/i.test(f)) problems.push(`data.${k}: must be a .csv, .tsv or .jsonl file, got ${f}`);
+    if (r.data.format === null && !/\.(csv|tsv|tab|jsonl|ndjson|json)$/i.test(f)) problems.push(`data.${k}: must be a .csv, .tsv or .jsonl file (or set data.format), got ${f}`);
     else if (!existsSync(f)) problems.push(`data.${k}: file not found: ${f}`);
     else if (!statSync(f).isFile()) problems.push(`data.${k}: not a file: ${f}`);
   }

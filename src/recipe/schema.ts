@@ -70,6 +70,7 @@ export const RECIPE_SCHEMA: { kind: 'object'; fields: Record<string, FieldSpec> 
             label: { kind: 'column', nullable: true, default: 'score', why: 'the usual STS score column; null for unlabelled losses (multiple_negatives_ranking, triplet)' },
           },
         },
+        format: { kind: 'enum', values: ['csv', 'tsv', 'jsonl'], nullable: true, default: null, why: 'null = from the file extension; tsv for tab-separated files named .csv (STS Benchmark)' },
         header: { kind: 'boolean', nullable: true, default: null, why: 'null = csv/tsv have a header row exactly when columns are given by name' },
         score_scale: { kind: 'numberPair', nullable: true, default: null, why: 'null = use labels as they are; [0, 5] maps STS scores to 0..1', doc: '[low, high] of the raw labels, mapped linearly to [0, 1]' },
         validation_split: { kind: 'number', min: 0, max: 1, exclusiveMax: true, default: 0, why: '0 = no split; 0.2 = hold out 20% of train as dev (seeded)' },

@@ -21,6 +21,7 @@ export interface Recipe {
     dev: string | null;
     test: string | null;
     columns: { texts: Column[]; label: Column | null };
+    format: 'csv' | 'tsv' | 'jsonl' | null;
     header: boolean | null;
     score_scale: [number, number] | null;
     validation_split: number;

@@ -1,0 +1,552 @@
+/**
+ * The training loop: a Siamese (shared-weights) encoder, one forward pass per text column as
+ * sentence-transformers' `SentenceTransformerTrainer` does, a loss over the column embeddings,
+ * gradient accumulation, clipping, Adam(W) with a warmup schedule, periodic STS evaluation with
+ * early stopping and best-model keeping, crash-safe checkpoints and exact resume.
+ *
+ * Determinism: batch order is a pure function of (seed, epoch) (src/data makeBatches), the
+ * optimizer state is checkpointed bit for bit, and checkpoints are only taken at optimizer-step
+ * boundaries, so a resumed run replays exactly the updates an uninterrupted run makes.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { TrainingAborted, UserError } from '../errors.js';
+import { loadEncoder, type SentenceEncoder } from '../models/index.js';
+import type { PoolingMode } from '../models/pooling.js';
+import { evaluateSts } from '../evaluation/sts-evaluator.js';
+import { writeReport, type ModelResults } from '../evaluation/report.js';
+import type { EvaluationResult } from '../evaluation/types.js';
+import { recipeFromYaml, recipeToYaml, type Recipe } from '../recipe/index.js';
+import { writeFileAtomic, fsyncDir } from '../util/fs.js';
+import { progressBar, type Progress } from '../util/progress.js';
+import { AdamOptimizer } from './optimizer.js';
+import { makeSchedule, warmupFromRatio, type Schedule } from './schedule.js';
+import { clipByGlobalNorm, clipPerVariable, globalNorm } from './clip.js';
+import { latestCheckpoint, loadCheckpoint, saveCheckpoint, cleanStale, type TensorIndexEntry } from './checkpoint.js';
+import { restore, snapshot, type Snapshot } from './weights.js';
+import { batchesFor, buildLoss, loadRunData, toStsPairs, type Example, type RunData, type TrainLoss } from './data.js';
+
+export interface StepInfo {
+  /** Optimizer steps done, counting this one (1-based). */
+  step: number;
+  epoch: number;
+  loss: number;
+  lr: number;
+  gradNorm: number;
+}
+
+export interface EvalInfo {
+  step: number;
+  epoch: number;
+  metrics: Record<string, number>;
+  improved: boolean;
+}
+
+export interface TrainOptions {
+  /** Continue from the newest complete checkpoint in the run folder. */
+  resume?: boolean;
+  /** Called after every optimizer step (for the parity test and the CLI). */
+  onStep?: (info: StepInfo) => void;
+  onEval?: (info: EvalInfo) => void;
+  /** Abort: when it fires, training writes a checkpoint at the next step boundary and throws TrainingAborted. */
+  signal?: AbortSignal;
+  /** Show a progress bar (default: decided by src/util/progress). */
+  progress?: boolean;
+  /** Skip writing the tuned model and report (tests). */
+  skipSave?: boolean;
+  /** Test hooks: make the loss of this optimizer step NaN; sleep after each step; sleep inside a checkpoint save. */
+  test?: { nanAtStep?: number; stepDelayMs?: number; checkpointDelayMs?: number };
+  /** Print plain status lines (default true). */
+  log?: (line: string) => void;
+}
+
+export interface TrainResult {
+  runDir: string;
+  modelDir: string | null;
+  steps: number;
+  losses: number[];
+  /** Dev metrics before training (step 0) and of the saved model. */
+  startMetrics: Record<string, number> | null;
+  finalMetrics: Record<string, number> | null;
+  testMetrics: Record<string, number> | null;
+  best: { step: number; value: number } | null;
+  stoppedEarly: boolean;
+  weightsHash: string;
+}
+
+/** Everything that must survive a resume, besides weights and optimizer moments. */
+interface LoopState {
+  step: number;
+  epoch: number;
+  /** Batches of `epoch` already consumed (a multiple of grad_accum_steps, or the epoch's end). */
+  batchInEpoch: number;
+  best: { step: number; value: number } | null;
+  badEvals: number;
+  stoppedEarly: boolean;
+  evals: Array<{ step: number; metrics: Record<string, number> }>;
+  startMetrics: Record<string, number> | null;
+}
+
+/** Train a model as the recipe says. The programmatic entry point (the CLI is a thin wrapper). */
+export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<TrainResult> {
+  const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const runDir = recipe.output.dir;
+  const ckptRoot = join(runDir, 'checkpoints');
+  const metricsFile = join(runDir, 'metrics.jsonl');
+  prepareRunDir(recipe, !!opts.resume);
+
+  const data = loadRunData(recipe);
+  const encoder = await buildEncoder(recipe);
+  const loss = buildLoss(recipe);
+  const all = encoder.namedWeights();
+  const trainable = trainableByName(encoder, all);
+  const optimizer = new AdamOptimizer({
+    decoupled: recipe.optimizer.name === 'adamw',
+    betas: recipe.optimizer.betas,
+    eps: recipe.optimizer.eps,
+    weightDecay: recipe.optimizer.weight_decay,
+  });
+  const { stepsPerEpoch, totalSteps } = countSteps(recipe, data.train);
+  const warmup = recipe.schedule.warmup_ratio !== null ? warmupFromRatio(recipe.schedule.warmup_ratio, totalSteps) : recipe.schedule.warmup_steps;
+  const schedule = makeSchedule(recipe.schedule.name, recipe.optimizer.lr, warmup, totalSteps);
+
+  let state: LoopState = { step: 0, epoch: 0, batchInEpoch: 0, best: null, badEvals: 0, stoppedEarly: false, evals: [], startMetrics: null };
+  let best: Snapshot | null = null;
+  const losses: number[] = [];
+  const recipeYaml = recipeToYaml(recipe);
+
+  try {
+    if (opts.resume) {
+      const found = latestCheckpoint(ckptRoot);
+      if (!found) throw new UserError(`--resume: no complete checkpoint in ${ckptRoot}`);
+      const ck = loadCheckpoint(found.dir);
+      checkSameRecipe(recipe, ck.recipeYaml, found.dir);
+      const st = ck.state as unknown as LoopState & { weightsIndex: TensorIndexEntry[]; optimizerIndex: TensorIndexEntry[]; optimizerStep: number; losses: number[] };
+      restore(all, { index: st.weightsIndex, data: ck.weights });
+      if (ck.optimizer) optimizer.setState(unpackMoments(st.optimizerIndex, ck.optimizer, st.optimizerStep), trainable);
+      if (ck.best) best = { index: st.weightsIndex, data: ck.best };
+      state = pickState(st);
+      losses.push(...st.losses);
+      truncateMetrics(metricsFile, state.step);
+      log(`resuming from ${found.dir} (step ${state.step} of ${totalSteps})`);
+    } else {
+      writeFileAtomic(metricsFile, '');
+    }
+    writeFileAtomic(join(runDir, 'recipe.yaml'), recipeYaml);
+    cleanStale(ckptRoot);
+
+    const hasDev = data.dev !== null;
+    const evaluate = async (): Promise<Record<string, number>> => evalDev(encoder, loss, data, recipe);
+    if (!opts.resume && hasDev) {
+      state.startMetrics = await evaluate();
+      log(`dev before training: ${summarise(state.startMetrics, recipe.evaluation.monitor)}`);
+    }
+
+    const writeCheckpoint = (): string => {
+      const w = snapshot(all);
+      const moments = packMoments(optimizer, trainable);
+      return saveCheckpoint(
+        ckptRoot,
+        state.step,
+        {
+          weights: w.data,
+          optimizer: moments.data,
+          best: best ? best.data : null,
+          state: { ...state, weightsIndex: w.index, optimizerIndex: moments.index, optimizerStep: optimizer.stepCount, losses, rng: { seed: recipe.training.seed, batchOrder: 'makeBatches(seed, epoch)' } },
+          recipeYaml,
+        },
+        recipe.training.keep_checkpoints,
+        opts.test?.checkpointDelayMs ? { beforeManifest: () => sleepSync(opts.test!.checkpointDelayMs!) } : {},
+      );
+    };
+
+    /** Evaluate, track the best, count patience. Returns true when training should stop. */
+    const evalAndTrack = async (): Promise<boolean> => {
+      const metrics = await evaluate();
+      const value = metrics[recipe.evaluation.monitor];
+      if (value === undefined) {
+        throw new UserError(`evaluation.monitor: '${recipe.evaluation.monitor}' is not reported by the evaluator (it reports ${Object.keys(metrics).join(', ')})`);
+      }
+      state.evals.push({ step: state.step, metrics });
+      const sign = recipe.evaluation.mode === 'max' ? 1 : -1;
+      const improved = Number.isFinite(value) && (state.best === null || sign * (value - state.best.value) > recipe.evaluation.early_stopping.min_delta);
+      if (improved) {
+        state.best = { step: state.step, value };
+        state.badEvals = 0;
+        if (recipe.evaluation.keep_best) best = snapshot(all);
+      } else {
+        state.badEvals += 1;
+      }
+      appendMetrics(metricsFile, { type: 'eval', step: state.step, epoch: state.epoch, ...metrics });
+      opts.onEval?.({ step: state.step, epoch: state.epoch, metrics, improved });
+      log(`eval step ${state.step}: ${summarise(metrics, recipe.evaluation.monitor)}${improved ? ' (best)' : ` (no improvement ${state.badEvals})`}`);
+      const patience = recipe.evaluation.early_stopping.patience;
+      if (patience !== null && state.badEvals >= patience) {
+        state.stoppedEarly = true;
+        log(`early stopping: no improvement of ${recipe.evaluation.monitor} by more than ${recipe.evaluation.early_stopping.min_delta} in ${patience} evaluations`);
+        return true;
+      }
+      return false;
+    };
+
+    const bar: Progress =
+      opts.progress === false
+        ? { update() {}, stop() {} }
+        : progressBar('train', totalSteps, 'steps', ' | epoch {epoch} | loss {loss} | lr {lr}');
+    bar.update(state.step, { epoch: state.epoch + 1, loss: '-', lr: '-' });
+    const accum = recipe.training.grad_accum_steps;
+    const every = recipe.evaluation.every_steps;
+    const ckEvery = recipe.training.checkpoint_every;
+    let stop = state.stoppedEarly || state.step >= totalSteps;
+
+    try {
+      while (!stop && state.epoch < recipe.training.epochs) {
+        const batches = batchesFor(recipe, data.train, state.epoch);
+        while (!stop && state.batchInEpoch < batches.length) {
+          const group = batches.slice(state.batchInEpoch, Math.min(state.batchInEpoch + accum, batches.length));
+          const lr = schedule.lrAt(state.step);
+          const { loss: lossValue, norm } = stepOnce(encoder, loss, group, trainable, optimizer, recipe, lr, opts.test?.nanAtStep === state.step + 1);
+          if (!Number.isFinite(lossValue) || !Number.isFinite(norm)) {
+            const last = latestCheckpoint(ckptRoot);
+            throw new TrainingAborted(
+              `${Number.isFinite(lossValue) ? `gradient norm is ${norm}` : `loss is ${lossValue}`} at step ${state.step + 1} (epoch ${state.epoch + 1}); training stopped, weights not updated; ${last ? `last good checkpoint: ${last.dir} (resume with --resume)` : 'no checkpoint was written yet'}; try a lower optimizer.lr or optimizer.clip_grad_norm`,
+            );
+          }
+          state.step += 1;
+          state.batchInEpoch += group.length;
+          losses.push(lossValue);
+          const info: StepInfo = { step: state.step, epoch: state.epoch + 1, loss: lossValue, lr, gradNorm: norm };
+          opts.onStep?.(info);
+          if (state.step % recipe.training.log_every === 0 || state.step === 1) {
+            appendMetrics(metricsFile, { type: 'train', step: state.step, epoch: state.epoch + 1, loss: lossValue, lr, grad_norm: norm, time: new Date().toISOString() });
+          }
+          bar.update(state.step, { epoch: state.epoch + 1, loss: lossValue.toFixed(4), lr: lr.toExponential(2) });
+          if (state.step >= totalSteps) stop = true;
+          if (every !== null && hasDev && state.step % every === 0) stop = (await evalAndTrack()) || stop;
+          if (state.batchInEpoch >= batches.length) {
+            // Epoch done: move the data position before any checkpoint so a resume starts the next epoch.
+            const finishedEpoch = state.epoch;
+            state.epoch += 1;
+            state.batchInEpoch = 0;
+            if (recipe.evaluation.at_epoch_end && hasDev && !(every !== null && state.step % every === 0)) {
+              stop = (await evalAndTrack()) || stop;
+            }
+            log(`epoch ${finishedEpoch + 1}/${recipe.training.epochs} done at step ${state.step}`);
+          }
+          const epochDone = state.batchInEpoch === 0;
+          if (ckEvery !== null && state.step % ckEvery === 0) writeCheckpoint();
+          if (opts.signal?.aborted) {
+            const dir = writeCheckpoint();
+            throw new TrainingAborted(`interrupted at step ${state.step}: checkpoint written to ${dir}; continue with --resume`);
+          }
+          if (opts.test?.stepDelayMs) await sleep(opts.test.stepDelayMs);
+          else await new Promise((r) => setImmediate(r));
+          if (epochDone) break; // the next epoch has its own batch order
+        }
+      }
+    } finally {
+      bar.stop();
+    }
+    // A final checkpoint, so --resume of a finished run is a no-op and the state is inspectable.
+    if (ckEvery === null || state.step % ckEvery !== 0) writeCheckpoint();
+
+    if (recipe.evaluation.keep_best && best !== null && state.best !== null && state.best.step !== state.step) {
+      restore(all, best);
+      log(`restored the best model (step ${state.best.step}, ${recipe.evaluation.monitor} ${state.best.value.toFixed(4)})`);
+    }
+    const finalMetrics = hasDev ? await evaluate() : null;
+    let testMetrics: Record<string, number> | null = null;
+    if (data.test) testMetrics = await evalSet(encoder, loss, data.test, recipe);
+    let modelDir: string | null = null;
+    if (!opts.skipSave) {
+      modelDir = recipe.output.model_dir;
+      await saveModelAtomic(encoder, modelDir);
+      await writeRunReport(recipe, state, losses, finalMetrics, testMetrics);
+      log(`saved the tuned model to ${modelDir}`);
+    }
+    return {
+      runDir,
+      modelDir,
+      steps: state.step,
+      losses,
+      startMetrics: state.startMetrics,
+      finalMetrics,
+      testMetrics,
+      best: state.best,
+      stoppedEarly: state.stoppedEarly,
+      weightsHash: encoder.weightsHash(),
+    };
+  } finally {
+    optimizer.dispose();
+    encoder.dispose();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** One optimizer step over `group` (grad_accum_steps batches): mean loss, clipped mean gradient, update. */
+function stepOnce(
+  encoder: SentenceEncoder,
+  loss: TrainLoss,
+  group: Example[][],
+  trainable: Map<string, tf.Variable>,
+  optimizer: AdamOptimizer,
+  recipe: Recipe,
+  lr: number,
+  injectNan: boolean,
+): { loss: number; norm: number } {
+  const varList = [...trainable.values()];
+  const tfName = new Map([...trainable].map(([name, v]) => [v.name, name]));
+  let sum: Map<string, tf.Tensor> | null = null;
+  let lossSum = 0;
+  for (const batch of group) {
+    const { value, grads } = tf.variableGrads(() => batchLoss(encoder, loss, batch), varList);
+    lossSum += value.dataSync()[0];
+    value.dispose();
+    const named = new Map<string, tf.Tensor>();
+    for (const [k, g] of Object.entries(grads)) named.set(tfName.get(k)!, g);
+    if (sum === null) sum = named;
+    else {
+      for (const [k, g] of named) {
+        const prev = sum.get(k)!;
+        sum.set(k, tf.add(prev, g));
+        prev.dispose();
+        g.dispose();
+      }
+    }
+  }
+  let grads = sum!;
+  if (group.length > 1) {
+    const scaled = new Map<string, tf.Tensor>();
+    for (const [k, g] of grads) {
+      scaled.set(k, tf.div(g, group.length));
+      g.dispose();
+    }
+    grads = scaled;
+  }
+  const meanLoss = injectNan ? NaN : lossSum / group.length;
+  let norm: number;
+  const clip = recipe.optimizer.clip_grad_norm;
+  if (clip !== null) {
+    const clipped = recipe.optimizer.clip_scope === 'global' ? clipByGlobalNorm(grads, clip) : clipPerVariable(grads, clip);
+    for (const g of grads.values()) g.dispose();
+    grads = clipped.grads;
+    norm = clipped.norm;
+  } else {
+    norm = globalNorm(grads);
+  }
+  if (Number.isFinite(meanLoss) && Number.isFinite(norm)) optimizer.apply(trainable, grads, lr);
+  for (const g of grads.values()) g.dispose();
+  return { loss: meanLoss, norm };
+}
+
+/** Loss of one batch: each text column through the same encoder, then the loss on the embeddings. */
+function batchLoss(encoder: SentenceEncoder, loss: TrainLoss, batch: Example[]): tf.Scalar {
+  const columns = batch[0].texts.length;
+  const embeddings: tf.Tensor2D[] = [];
+  for (let c = 0; c < columns; c++) embeddings.push(encoder.forward(encoder.tokenize(batch.map((e) => e.texts[c]))));
+  const labels = loss.needsLabel ? tf.tensor1d(batch.map((e) => e.label ?? NaN), 'float32') : null;
+  return loss.lossFromEmbeddings(embeddings, labels);
+}
+
+function trainableByName(encoder: SentenceEncoder, all: Map<string, tf.Variable>): Map<string, tf.Variable> {
+  const wanted = new Set(encoder.trainableVariables());
+  const out = new Map<string, tf.Variable>();
+  for (const [name, v] of [...all].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) if (wanted.has(v)) out.set(name, v);
+  if (out.size === 0) throw new UserError('training.freeze: every weight is frozen; nothing left to train');
+  return out;
+}
+
+async function buildEncoder(recipe: Recipe): Promise<SentenceEncoder> {
+  const enc = await loadEncoder(recipe.model.base, { seed: recipe.training.seed });
+  const m = recipe.model;
+  if (m.pooling !== null) enc.setPooling([m.pooling as PoolingMode]);
+  if (m.max_seq_length !== null) enc.setMaxSeqLength(m.max_seq_length);
+  if (m.dense !== null) enc.addDense(m.dense.out_features, m.dense.activation === 'tanh' ? 'torch.nn.modules.activation.Tanh' : 'torch.nn.modules.linear.Identity', recipe.training.seed + 1);
+  if (m.normalize !== null) enc.setNormalize(m.normalize);
+  const f = recipe.training.freeze;
+  if (f.embeddings || f.layers > 0) enc.freeze({ embeddings: f.embeddings, layers: f.layers });
+  return enc;
+}
+
+function countSteps(recipe: Recipe, train: Example[]): { stepsPerEpoch: number; totalSteps: number } {
+  const batches = batchesFor(recipe, train, 0).length;
+  const stepsPerEpoch = Math.ceil(batches / recipe.training.grad_accum_steps);
+  const all = stepsPerEpoch * recipe.training.epochs;
+  return { stepsPerEpoch, totalSteps: recipe.training.max_steps !== null ? Math.min(recipe.training.max_steps, all) : all };
+}
+
+async function evalDev(encoder: SentenceEncoder, loss: TrainLoss, data: RunData, recipe: Recipe): Promise<Record<string, number>> {
+  return evalSet(encoder, loss, data.dev!, recipe);
+}
+
+/** STS metrics when the set has scores and two texts; dev_loss always. */
+async function evalSet(encoder: SentenceEncoder, loss: TrainLoss, set: Example[], recipe: Recipe): Promise<Record<string, number>> {
+  const metrics: Record<string, number> = {};
+  const pairs = toStsPairs(set);
+  if (pairs) {
+    const r = await evaluateSts(encoder, pairs, { batchSize: recipe.evaluation.batch_size, name: '', progress: false });
+    Object.assign(metrics, r.metrics);
+  }
+  metrics.dev_loss = datasetLoss(encoder, loss, set, recipe.evaluation.batch_size);
+  return metrics;
+}
+
+/** Mean loss over a data set in fixed order, weighted by batch size. */
+function datasetLoss(encoder: SentenceEncoder, loss: TrainLoss, set: Example[], batchSize: number): number {
+  let sum = 0;
+  let n = 0;
+  for (let i = 0; i < set.length; i += batchSize) {
+    const batch = set.slice(i, i + batchSize);
+    if (batch.length < 2 && loss.columns > 0 && i > 0) break; // in-batch losses need 2+ rows; drop a lone tail
+    sum += tf.tidy(() => batchLoss(encoder, loss, batch).dataSync()[0]) * batch.length;
+    n += batch.length;
+  }
+  return n ? sum / n : NaN;
+}
+
+function summarise(m: Record<string, number>, monitor: string): string {
+  const keys = [monitor, 'spearman_cosine', 'dev_loss'].filter((k, i, a) => k in m && a.indexOf(k) === i);
+  return keys.map((k) => `${k} ${m[k].toFixed(4)}`).join(', ');
+}
+
+function packMoments(opt: AdamOptimizer, trainable: Map<string, tf.Variable>): Snapshot {
+  const st = opt.getState();
+  const index: TensorIndexEntry[] = [];
+  let offset = 0;
+  for (const [name, v] of trainable) {
+    if (!st.moments.has(name)) continue;
+    index.push({ name, shape: [...v.shape], offset, size: v.size });
+    offset += 2 * v.size;
+  }
+  const data = new Float32Array(offset);
+  for (const e of index) {
+    const { m, v } = st.moments.get(e.name)!;
+    data.set(m, e.offset);
+    data.set(v, e.offset + e.size);
+  }
+  return { index, data };
+}
+
+function unpackMoments(index: TensorIndexEntry[], data: Float32Array, step: number) {
+  const moments = new Map<string, { m: Float32Array; v: Float32Array }>();
+  for (const e of index) moments.set(e.name, { m: data.slice(e.offset, e.offset + e.size), v: data.slice(e.offset + e.size, e.offset + 2 * e.size) });
+  return { step, moments };
+}
+
+function pickState(s: LoopState): LoopState {
+  const { step, epoch, batchInEpoch, best, badEvals, stoppedEarly, evals, startMetrics } = s;
+  return { step, epoch, batchInEpoch, best, badEvals, stoppedEarly, evals, startMetrics };
+}
+
+/** A resumed run must be the same run: refuse a recipe that changed since the checkpoint. */
+function checkSameRecipe(recipe: Recipe, savedYaml: string, dir: string): void {
+  let saved: Recipe;
+  try {
+    saved = recipeFromYaml(savedYaml, dirname(dir));
+  } catch {
+    throw new UserError(`--resume: the recipe stored in ${dir} no longer validates`);
+  }
+  const diffs = diffPaths(saved, recipe, '');
+  if (diffs.length) throw new UserError(`--resume: the recipe changed since the checkpoint (${diffs.slice(0, 5).join(', ')}); resume with the same recipe or start a new run (output.dir)`);
+}
+
+function diffPaths(a: unknown, b: unknown, path: string): string[] {
+  if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(a)) {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    return [...keys].flatMap((k) => diffPaths((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k], path ? `${path}.${k}` : k));
+  }
+  return JSON.stringify(a) === JSON.stringify(b) ? [] : [path];
+}
+
+function prepareRunDir(recipe: Recipe, resume: boolean): void {
+  const dir = recipe.output.dir;
+  if (resume) {
+    if (!existsSync(dir)) throw new UserError(`--resume: run folder ${dir} does not exist`);
+    return;
+  }
+  if (existsSync(dir) && readdirSync(dir).length > 0) {
+    if (!recipe.output.overwrite) {
+      throw new UserError(`output folder ${dir} already holds a run; continue it with --resume, set output.overwrite: true, or choose another output.dir`);
+    }
+    const trash = join(dirname(dir), `.${basename(dir)}.${randomBytes(4).toString('hex')}.old`);
+    renameSync(dir, trash);
+    rmSync(trash, { recursive: true, force: true });
+  }
+  mkdirSync(dir, { recursive: true });
+}
+
+function appendMetrics(file: string, row: Record<string, unknown>): void {
+  appendFileSync(file, `${JSON.stringify(row)}\n`);
+}
+
+/** Drop metric lines logged after the checkpoint a resume starts from (they will be logged again). */
+function truncateMetrics(file: string, step: number): void {
+  if (!existsSync(file)) return;
+  const keep = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((l) => {
+      if (!l.trim()) return false;
+      try {
+        return (JSON.parse(l) as { step: number }).step <= step;
+      } catch {
+        return false; // a line cut by the crash
+      }
+    });
+  writeFileAtomic(file, keep.map((l) => `${l}\n`).join(''));
+}
+
+/** Save into a temp folder beside the target, then swap it in, so a crash never leaves half a model. */
+async function saveModelAtomic(encoder: SentenceEncoder, dir: string): Promise<void> {
+  const parent = dirname(dir);
+  mkdirSync(parent, { recursive: true });
+  const tag = randomBytes(4).toString('hex');
+  const tmp = join(parent, `.${basename(dir)}.${tag}.tmp`);
+  const old = join(parent, `.${basename(dir)}.${tag}.old`);
+  await encoder.save(tmp);
+  fsyncDir(tmp);
+  const had = existsSync(dir);
+  if (had) renameSync(dir, old);
+  renameSync(tmp, dir);
+  fsyncDir(parent);
+  if (had) rmSync(old, { recursive: true, force: true });
+}
+
+async function writeRunReport(recipe: Recipe, state: LoopState, losses: number[], finalMetrics: Record<string, number> | null, testMetrics: Record<string, number> | null): Promise<void> {
+  const asResult = (name: string, m: Record<string, number>): EvaluationResult => ({ name, metrics: m, primaryMetric: recipe.evaluation.monitor });
+  const models: ModelResults[] = [];
+  if (state.startMetrics) models.push({ model: `${recipe.model.base} (before training)`, results: [asResult('dev', state.startMetrics)] });
+  const tuned: EvaluationResult[] = [];
+  if (finalMetrics) tuned.push(asResult('dev', finalMetrics));
+  if (testMetrics) tuned.push(asResult('test', testMetrics));
+  if (tuned.length) models.push({ model: 'tuned', results: tuned });
+  const every = recipe.training.log_every;
+  await writeReport(recipe.output.dir, {
+    title: `Training run: ${recipe.name}`,
+    models,
+    history: {
+      loss: losses.map((l, i) => ({ step: i + 1, loss: l })).filter((p) => p.step % every === 0 || p.step === 1 || p.step === losses.length),
+      evals: state.evals,
+    },
+    meta: {
+      model: recipe.model.base,
+      loss: recipe.loss.name,
+      steps: state.step,
+      best_step: state.best?.step ?? 'n/a',
+      monitor: recipe.evaluation.monitor,
+      stopped_early: String(state.stoppedEarly),
+    },
+  });
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+export type { Schedule };
