@@ -15,9 +15,11 @@ interface TrainArgs {
 }
 
 /** Test hooks, read from the environment so tests can drive the real CLI process. */
-function testHooks(): { nanAtStep?: number; stepDelayMs?: number; checkpointDelayMs?: number } {
+function testHooks(): { nanAtStep?: number; stepDelayMs?: number; checkpointDelay?: { step: number; ms: number } } {
   const n = (k: string) => (process.env[k] ? Number(process.env[k]) : undefined);
-  return { nanAtStep: n('SBERT_TEST_NAN_AT_STEP'), stepDelayMs: n('SBERT_TEST_STEP_DELAY_MS'), checkpointDelayMs: n('SBERT_TEST_CHECKPOINT_DELAY_MS') };
+  // SBERT_TEST_CHECKPOINT_DELAY=STEP:MS sleeps inside the save of checkpoint STEP, before its manifest.
+  const cd = /^(\d+):(\d+)$/.exec(process.env.SBERT_TEST_CHECKPOINT_DELAY ?? '');
+  return { nanAtStep: n('SBERT_TEST_NAN_AT_STEP'), stepDelayMs: n('SBERT_TEST_STEP_DELAY_MS'), checkpointDelay: cd ? { step: Number(cd[1]), ms: Number(cd[2]) } : undefined };
 }
 
 export const trainCommand: CommandModule<object, TrainArgs> = {

@@ -57,7 +57,7 @@ export interface TrainOptions {
   /** Skip writing the tuned model and report (tests). */
   skipSave?: boolean;
   /** Test hooks: make the loss of this optimizer step NaN; sleep after each step; sleep inside a checkpoint save. */
-  test?: { nanAtStep?: number; stepDelayMs?: number; checkpointDelayMs?: number };
+  test?: { nanAtStep?: number; stepDelayMs?: number; checkpointDelay?: { step: number; ms: number } };
   /** Print plain status lines (default true). */
   log?: (line: string) => void;
 }
@@ -158,7 +158,7 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
           recipeYaml,
         },
         recipe.training.keep_checkpoints,
-        opts.test?.checkpointDelayMs ? { beforeManifest: () => sleepSync(opts.test!.checkpointDelayMs!) } : {},
+        opts.test?.checkpointDelay?.step === state.step ? { beforeManifest: () => sleepSync(opts.test!.checkpointDelay!.ms) } : {},
       );
     };
 
