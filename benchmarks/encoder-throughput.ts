@@ -277,7 +277,7 @@ function writeResultRow(row: Row): void {
     while (lines[end + 1]?.startsWith('|')) end++;
     lines.splice(end + 1, 0, line);
   }
-  const stamp = `Machine: ${os.cpus().length}-core ${os.cpus()[0]?.model ?? os.arch()}, Node ${process.version}, no GPU. Last run ${new Date().toISOString().slice(0, 16)}Z.`;
+  const stamp = `Machine: ${os.cpus().length}-core ${os.arch()} CI-class VM (${(os.cpus()[0]?.model ?? 'unknown CPU').trim()}), Node ${process.version}, no GPU. Last run ${new Date().toISOString().slice(0, 16)}Z.`;
   section = lines.map((l) => (l.startsWith('Machine: ') ? stamp : l)).join('\n');
   if (!section.includes('Machine: ')) section = section.replace(`${HEADING}\n`, `${HEADING}\n\n${stamp}\n`);
   writeFileAtomic(file, before + section.trimEnd() + '\n' + (after ? '\n' + after : ''));
