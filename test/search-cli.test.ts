@@ -133,7 +133,7 @@ test('corrupted or truncated index, manifest or metadata: one-line error, exit 2
   check('not an index', ['search', '--index', dir, 'cat'], /not an index folder/);
 });
 
-test('index build calibrates ef on held-out items for >= 1000 texts; --ef turns that off', () => {
+test('index build calibrates ef on held-out items for >= 1000 texts, a large add re-calibrates; --ef turns that off', () => {
   const lines = Array.from({ length: 1200 }, (_, i) => `sentence ${i} about ${['cats', 'dogs', 'jobs', 'food'][i % 4]} and number ${i * 7}`);
   writeFileSync(join(dir, 'big.txt'), lines.join('\n') + '\n');
   const out = join(dir, 'big-idx');
@@ -148,6 +148,15 @@ test('index build calibrates ef on held-out items for >= 1000 texts; --ef turns 
   // Held-out items were added after calibration: every text is findable.
   const s = JSON.parse(runCli(['search', '--index', out, lines[0], '-k', '1', '--json']).stdout);
   assert.equal(s.results[0].text, lines[0]);
+  // A large enough add calibrates again, holding out a sample of the new items.
+  writeFileSync(join(dir, 'more.txt'), Array.from({ length: 400 }, (_, i) => `added line ${i} on ${['trains', 'music'][i % 2]}`).join('\n') + '\n');
+  const add = runCli(['index', 'add', '--index', out, '--input', join(dir, 'more.txt'), '--batch-size', '64']);
+  assert.equal(add.code, 0, add.stderr);
+  assert.match(add.stderr, /on 80 held-out items/);
+  const ma = JSON.parse(runCli(['index', 'info', '--index', out, '--json']).stdout);
+  assert.equal(ma.count, 1600);
+  assert.equal(ma.calibration.queries, 80);
+  assert.equal(ma.params.ef, ma.calibration.ef);
   const fixed = runCli(['index', 'build', '--model', 'builtin:tiny', '--input', join(dir, 'big.txt'), '--out', join(dir, 'fixed-idx'), '--ef', '77', '--batch-size', '64']);
   assert.equal(fixed.code, 0, fixed.stderr);
   const mf = JSON.parse(runCli(['index', 'info', '--index', join(dir, 'fixed-idx'), '--json']).stdout);

@@ -7,7 +7,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { UserError } from '../errors.js';
 import { initBackend } from '../backend/index.js';
 import { loadEncoder } from '../models/index.js';
-import { HnswIndex, DEFAULT_PARAMS, inspectIndex, readCorpus, embedInto, buildIndex, modelRef, checkEncoderMatches } from '../search/index.js';
+import { HnswIndex, DEFAULT_PARAMS, inspectIndex, readCorpus, addToIndex, buildIndex, modelRef, checkEncoderMatches, type Calibration } from '../search/index.js';
 
 interface Common {
   backend: string;
@@ -19,6 +19,11 @@ function corpusOptions(y: Argv) {
     .option('text-column', { type: 'string', describe: 'column holding the texts (tables only)' })
     .option('id-column', { type: 'string', describe: 'column holding unique ids (default: row number)' })
     .option('batch-size', { type: 'number', default: 32, describe: 'texts per forward pass' });
+}
+
+function reportCalibration(c: Calibration): void {
+  const how = c.reached ? 'reaches' : 'is the largest tried; it falls short of';
+  process.stderr.write(`ef ${c.ef} ${how} recall@${c.k} ${c.target} (measured ${c.recall.toFixed(3)} on ${c.queries} held-out items)\n`);
 }
 
 const build: CommandModule<Common, Common & { model: string; input: string; textColumn?: string; idColumn?: string; out: string; M: number; efConstruction: number; ef?: number; targetRecall: number; batchSize: number; force: boolean }> = {
@@ -41,10 +46,7 @@ const build: CommandModule<Common, Common & { model: string; input: string; text
     if (!(argv.targetRecall > 0 && argv.targetRecall <= 1)) throw new UserError(`--target-recall must be in (0, 1], got ${argv.targetRecall}`);
     const params = { M: argv.M, efConstruction: argv.efConstruction, ...(argv.ef !== undefined ? { ef: argv.ef } : {}) };
     const { index, calibration } = await buildIndex(encoder, modelRef(argv.model, encoder), corpus.items, { params, targetRecall: argv.targetRecall, batchSize: argv.batchSize });
-    if (calibration) {
-      const how = calibration.reached ? 'reaches' : 'is the largest tried; it falls short of';
-      process.stderr.write(`ef ${calibration.ef} ${how} recall@${calibration.k} ${calibration.target} (measured ${calibration.recall.toFixed(3)} on ${calibration.queries} held-out items)\n`);
-    }
+    if (calibration) reportCalibration(calibration);
     index.save(argv.out, { overwrite: argv.force });
     encoder.dispose();
     const skipped = corpus.skipped ? ` (${corpus.skipped} rows with empty text skipped)` : '';
@@ -66,7 +68,8 @@ const add: CommandModule<Common, Common & { index: string; model?: string; input
     const encoder = await loadEncoder(argv.model ?? index.model.path);
     checkEncoderMatches(index.manifest(), encoder, argv.index);
     const before = index.count;
-    await embedInto(index, encoder, corpus.items, { batchSize: argv.batchSize, label: 'embedding' });
+    const calibration = await addToIndex(index, encoder, corpus.items, { batchSize: argv.batchSize });
+    if (calibration) reportCalibration(calibration);
     index.save(argv.index);
     encoder.dispose();
     process.stdout.write(`added ${index.count - before} items; ${argv.index} now holds ${index.count}\n`);

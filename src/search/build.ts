@@ -54,19 +54,35 @@ export interface BuildOptions {
  */
 export async function buildIndex(encoder: TextEncoder, model: ModelRef, items: Item[], opts: BuildOptions = {}): Promise<{ index: HnswIndex; calibration?: Calibration }> {
   const index = HnswIndex.create(encoder.dim, model, opts.params, items.length);
-  const s = opts.params?.ef === undefined ? holdOutCount(items.length) : 0;
+  const calibration = await addCalibrated(index, encoder, items, opts.params?.ef === undefined ? holdOutCount(items.length) : 0, opts);
+  return { index, calibration };
+}
+
+/**
+ * Add items to an existing index. When its ef was calibrated and enough items come in,
+ * calibrate again the same way, with a sample of the new items held out: a graph that
+ * grew needs a larger ef for the same recall.
+ */
+export async function addToIndex(index: HnswIndex, encoder: TextEncoder, items: Item[], opts: Omit<BuildOptions, 'params'> = {}): Promise<Calibration | undefined> {
+  const previous = index.manifest().calibration;
+  const s = previous ? holdOutCount(index.count + items.length) : 0;
+  const enough = s > 0 && items.length >= 2 * s;
+  return addCalibrated(index, encoder, items, enough ? s : 0, { ...opts, targetRecall: opts.targetRecall ?? previous?.target });
+}
+
+async function addCalibrated(index: HnswIndex, encoder: TextEncoder, items: Item[], s: number, opts: BuildOptions): Promise<Calibration | undefined> {
   const stride = s ? Math.floor(items.length / s) : 0;
   const held = s ? items.filter((_, i) => i % stride === 0).slice(0, s) : [];
   const heldSet = new Set(held);
   await embedInto(index, encoder, items.filter((it) => !heldSet.has(it)), { batchSize: opts.batchSize, progress: opts.progress });
-  if (!held.length) return { index };
+  if (!held.length) return undefined;
   const vectors = await encoder.encode(
     held.map((it) => it.text),
     { batchSize: opts.batchSize ?? 32, normalize: true, progress: false },
   );
   const calibration = calibrateEf(index, vectors, { target: opts.targetRecall });
   index.add(vectors, held);
-  return { index, calibration };
+  return calibration;
 }
 
 /**

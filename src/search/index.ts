@@ -7,6 +7,6 @@ export { exactSearch, rowNorms, recallAtK, type ExactHit } from './exact.js';
 export { HnswIndex, DEFAULT_PARAMS, HNSWLIB_VERSION, inspectIndex, type Hit, type Item, type ModelRef, type IndexParams, type Manifest } from './hnsw-index.js';
 export { readManifest, MANIFEST } from './store.js';
 export { readCorpus, corpusFormat, CORPUS_FORMATS, type Corpus, type CorpusOptions } from './corpus.js';
-export { embedInto, buildIndex, checkEncoderMatches, modelRef, type TextEncoder, type BuildOptions } from './build.js';
+export { embedInto, buildIndex, addToIndex, checkEncoderMatches, modelRef, type TextEncoder, type BuildOptions } from './build.js';
 export { calibrateEf, holdOutCount, EF_LADDER, type Calibration } from './calibrate.js';
 export { createSearchServer, listen, type ServerOptions } from './server.js';
