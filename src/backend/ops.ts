@@ -8,7 +8,7 @@
  * batched (rank-3, batch > 1) matmul fall back to a naive loop at 1-2 GFLOP/s. tfjs's own
  * matMul gradient is written with transposed matmuls, so a training step spent most of its
  * time there. Here every product, forward and backward, is an untransposed 2-D matmul (after
- * an explicit, cheap `tf.transpose`) or, for the batched products of attention, a depthwise
+ * an explicit `tf.transpose`, far cheaper than the slow product) or, for the batched products of attention, a depthwise
  * convolution, which XNNPACK also runs ~3-4x faster than the batched-matmul loop (see
  * `batchedMatmulCore`). Measurements: benchmarks/RESULTS.md, "Encoder throughput".
  */
@@ -35,8 +35,9 @@ function customGrad<A extends tf.Tensor[]>(
 let fastPaths = true;
 
 /**
- * Benchmarks only: `false` makes linear / matmul / embeddingLookup plain tf.matMul / tf.gather
- * with tfjs's own gradients (the "before" of benchmarks/RESULTS.md). Returns the old setting.
+ * Benchmarks only: `false` makes every op here the plain op-by-op tf formula with tfjs's own
+ * gradients (tf.matMul with transpose flags, tf.gather, ...): the "before" of
+ * benchmarks/RESULTS.md. Returns the old setting.
  */
 export function setFastPaths(on: boolean): boolean {
   const old = fastPaths;
