@@ -87,6 +87,9 @@ test('early stopping stops after `patience` evaluations without improvement and 
   assert.ok(lines.some((l) => l.type === 'train' && l.step === 1 && typeof l.loss === 'number' && typeof l.lr === 'number'));
   assert.equal(lines.filter((l) => l.type === 'eval').length, evals.length);
   for (const f of ['recipe.yaml', 'report.json', 'report.md', 'report.html', 'model/modules.json']) assert.ok(existsSync(join(res.runDir, f)), f);
+  // The run's report has the loss curve, the evaluation curve and the predicted-vs-gold scatter.
+  const html = readFileSync(join(res.runDir, 'report.html'), 'utf8');
+  for (const title of ['Training loss', 'Evaluation', 'dev: cosine vs gold']) assert.ok(html.includes(title), `report.html shows '${title}'`);
 });
 
 test('an existing run folder is not overwritten without --resume or output.overwrite', async () => {

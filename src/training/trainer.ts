@@ -16,7 +16,7 @@ import { TrainingAborted, UserError } from '../errors.js';
 import { loadEncoder, type SentenceEncoder } from '../models/index.js';
 import type { PoolingMode } from '../models/pooling.js';
 import { evaluateSts } from '../evaluation/sts-evaluator.js';
-import { writeReport, type ModelResults } from '../evaluation/report.js';
+import { writeReport, type ModelResults, type ScatterData } from '../evaluation/report.js';
 import type { EvaluationResult } from '../evaluation/types.js';
 import { recipeFromYaml, recipeToYaml, type Recipe } from '../recipe/index.js';
 import { writeFileAtomic, fsyncDir } from '../util/fs.js';
@@ -256,14 +256,16 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
       restore(all, best);
       log(`restored the best model (step ${state.best.step}, ${recipe.evaluation.monitor} ${state.best.value.toFixed(4)})`);
     }
-    const finalMetrics = hasDev ? await evaluate() : null;
+    // The final evaluations also keep per-pair gold and cosine scores for the report's scatter plot.
+    const scatters: ScatterData[] = [];
+    const finalMetrics = hasDev ? await evalSet(encoder, loss, data.dev!, recipe, scatters, 'dev') : null;
     let testMetrics: Record<string, number> | null = null;
-    if (data.test) testMetrics = await evalSet(encoder, loss, data.test, recipe);
+    if (data.test) testMetrics = await evalSet(encoder, loss, data.test, recipe, scatters, 'test');
     let modelDir: string | null = null;
     if (!opts.skipSave) {
       modelDir = recipe.output.model_dir;
       await saveModelAtomic(encoder, modelDir);
-      await writeRunReport(recipe, state, losses, finalMetrics, testMetrics);
+      await writeRunReport(recipe, state, losses, finalMetrics, testMetrics, scatters);
       log(`saved the tuned model to ${modelDir}`);
     }
     return {
@@ -383,12 +385,20 @@ async function evalDev(encoder: SentenceEncoder, loss: TrainLoss, data: RunData,
 }
 
 /** STS metrics when the set has scores and two texts; dev_loss always. */
-async function evalSet(encoder: SentenceEncoder, loss: TrainLoss, set: Example[], recipe: Recipe): Promise<Record<string, number>> {
+async function evalSet(
+  encoder: SentenceEncoder,
+  loss: TrainLoss,
+  set: Example[],
+  recipe: Recipe,
+  scatterSink?: ScatterData[],
+  label?: string,
+): Promise<Record<string, number>> {
   const metrics: Record<string, number> = {};
   const pairs = toStsPairs(set);
   if (pairs) {
     const r = await evaluateSts(encoder, pairs, { batchSize: recipe.evaluation.batch_size, name: '', progress: false });
     Object.assign(metrics, r.metrics);
+    scatterSink?.push({ gold: r.gold, predicted: r.cosine, label: `${label ?? 'dev'}: cosine vs gold` });
   }
   metrics.dev_loss = datasetLoss(encoder, loss, set, recipe.evaluation.batch_size);
   return metrics;
@@ -514,7 +524,14 @@ async function saveModelAtomic(encoder: SentenceEncoder, dir: string): Promise<v
   if (had) rmSync(old, { recursive: true, force: true });
 }
 
-async function writeRunReport(recipe: Recipe, state: LoopState, losses: number[], finalMetrics: Record<string, number> | null, testMetrics: Record<string, number> | null): Promise<void> {
+async function writeRunReport(
+  recipe: Recipe,
+  state: LoopState,
+  losses: number[],
+  finalMetrics: Record<string, number> | null,
+  testMetrics: Record<string, number> | null,
+  scatters: ScatterData[],
+): Promise<void> {
   const asResult = (name: string, m: Record<string, number>): EvaluationResult => ({ name, metrics: m, primaryMetric: recipe.evaluation.monitor });
   const models: ModelResults[] = [];
   if (state.startMetrics) models.push({ model: `${recipe.model.base} (before training)`, results: [asResult('dev', state.startMetrics)] });
@@ -530,6 +547,7 @@ async function writeRunReport(recipe: Recipe, state: LoopState, losses: number[]
       loss: losses.map((l, i) => ({ step: i + 1, loss: l })).filter((p) => p.step % every === 0 || p.step === 1 || p.step === losses.length),
       evals: state.evals,
     },
+    scatter: scatters.length ? scatters : undefined,
     meta: {
       model: recipe.model.base,
       loss: recipe.loss.name,
