@@ -40,6 +40,8 @@ const INVALID: [string, () => unknown, RegExp][] = [
   ['loss needs a third column the mapping lacks', () => ({ ...base(), loss: { name: 'triplet' }, data: { train: 'pairs.csv', columns: { texts: ['sentence1', 'sentence2'], label: null } } }), /^data\.columns\.texts: loss 'triplet' needs 3 text columns, the mapping gives 2/],
   ['loss needs a label the mapping lacks', () => ({ ...base(), data: { train: 'pairs.csv', columns: { label: null } } }), /^data\.columns\.label: loss 'cosine_mse' needs a label column/],
   ['loss parameter the loss does not use', () => ({ ...base(), loss: { name: 'cosine_mse', margin: 0.5 } }), /^loss\.margin: not used by loss 'cosine_mse'/],
+  ['distance the loss does not use', () => ({ ...base(), loss: { name: 'cosine_mse', distance: 'euclidean' } }), /^loss\.distance: not used by loss 'cosine_mse'/],
+  ['unknown distance', () => ({ ...base(), loss: { name: 'contrastive', distance: 'hamming' } }), /^loss\.distance: must be one of cosine, euclidean, manhattan/],
   ['margin must be positive', () => ({ ...base(), loss: { name: 'contrastive', margin: 0 } }), /^loss\.margin: must be > 0, got 0/],
   ['missing data file', () => ({ ...base(), data: { train: 'nope.csv' } }), /^data\.train: file not found: .*nope\.csv/],
   ['unsupported data format', () => ({ ...base(), data: { train: 'valid.yaml' } }), /^data\.train: must be a \.csv, \.tsv or \.jsonl file/],
@@ -114,4 +116,11 @@ test('invalid YAML names the file and line', () => {
 test('nearest suggests only plausible typos', () => {
   assert.equal(nearest('lerning_rate', ['lr', 'learning_rate']), 'learning_rate');
   assert.equal(nearest('qqqq', ['lr', 'betas']), null);
+});
+
+test('loss.distance reaches the loss (contrastive on euclidean distance)', async () => {
+  const { buildLoss } = await import('../src/training/data.js');
+  const r = parseRecipe({ ...base(), loss: { name: 'contrastive', distance: 'euclidean', margin: 2 } }, { baseDir: FIX });
+  assert.equal(buildLoss(r).params.distance, 'euclidean');
+  assert.equal(buildLoss(r).params.margin, 2);
 });

@@ -18,7 +18,7 @@ export function lossRequirements(name: LossName): { minTexts: number; maxTexts: 
     minTexts: l.columns,
     maxTexts: l.maxColumns,
     needsLabel: l.needsLabel,
-    params: Object.keys(l.params).filter((k) => k === 'margin' || k === 'scale'),
+    params: Object.keys(l.params).filter((k) => k === 'margin' || k === 'scale' || k === 'distance'),
     inBatchNegatives: name === 'multiple_negatives_ranking',
   };
 }
@@ -34,7 +34,7 @@ export function checkRules(r: Recipe, problems: string[]): void {
   if (req.needsLabel && r.data.columns.label === null) {
     problems.push(`data.columns.label: loss '${r.loss.name}' needs a label column, the mapping has none`);
   }
-  for (const p of ['margin', 'scale'] as const) {
+  for (const p of ['margin', 'scale', 'distance'] as const) {
     if (r.loss[p] !== null && !req.params.includes(p)) {
       problems.push(`loss.${p}: not used by loss '${r.loss.name}'${req.params.length ? ` (it takes ${req.params.join(', ')})` : ' (it takes no parameters)'}`);
     }

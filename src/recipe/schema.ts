@@ -83,6 +83,7 @@ export const RECIPE_SCHEMA: { kind: 'object'; fields: Record<string, FieldSpec> 
         name: { kind: 'enum', values: LOSS_NAMES, default: 'cosine_mse', why: 'scored pairs are the commonest fine-tuning data (sentence-transformers CosineSimilarityLoss)' },
         margin: { kind: 'number', min: 0, exclusiveMin: true, nullable: true, default: null, why: "null = the loss's own default (contrastive 0.5, triplet 5)" },
         scale: { kind: 'number', min: 0, exclusiveMin: true, nullable: true, default: null, why: "null = the loss's own default (multiple_negatives_ranking 20, cosent 20)" },
+        distance: { kind: 'enum', values: ['cosine', 'euclidean', 'manhattan'], nullable: true, default: null, why: "null = the loss's own default (contrastive and online_contrastive cosine, triplet euclidean)" },
       },
     },
     optimizer: {

@@ -31,6 +31,7 @@ export interface Recipe {
     name: LossName;
     margin: number | null;
     scale: number | null;
+    distance: 'cosine' | 'euclidean' | 'manhattan' | null;
   };
   optimizer: {
     name: (typeof OPTIMIZERS)[number];

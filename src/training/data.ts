@@ -52,9 +52,10 @@ export function batchesFor(recipe: Recipe, train: Example[], epoch: number): Exa
 }
 
 export function buildLoss(recipe: Recipe): Loss {
-  const params: Record<string, number> = {};
+  const params: Record<string, number | string> = {};
   if (recipe.loss.margin !== null) params.margin = recipe.loss.margin;
   if (recipe.loss.scale !== null) params.scale = recipe.loss.scale;
+  if (recipe.loss.distance !== null) params.distance = recipe.loss.distance;
   return createLoss(recipe.loss.name, params);
 }
 
