@@ -2,7 +2,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BIN, runCli, isOneLineUserError } from './helpers/cli.js';
@@ -26,8 +26,8 @@ before(async () => {
 
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-test('serve binds to 127.0.0.1 by default, answers the API, and stops cleanly on SIGTERM', async () => {
-  const child = spawn(process.execPath, [BIN, 'serve', '--index', idx, '--port', '0'], { env: { ...process.env, SBERT_NO_PROGRESS: '1' } });
+test('serve binds to 127.0.0.1 by default, answers the API, picks up index add, and stops cleanly on SIGTERM', async () => {
+  const child = spawn(process.execPath, [BIN, 'serve', '--index', idx, '--port', '0', '--reload', '0.2'], { env: { ...process.env, SBERT_NO_PROGRESS: '1' } });
   let stderr = '';
   child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
   const url = await new Promise<string>((resolve, reject) => {
@@ -48,6 +48,18 @@ test('serve binds to 127.0.0.1 by default, answers the API, and stops cleanly on
     assert.deepEqual(await (await fetch(`${url}health`)).json(), { status: 'ok', count: 3 });
     const r = await (await fetch(`${url}search?q=baker&k=1`)).json();
     assert.equal(r.results[0].id, 'j1');
+    // Another process adds to the index while it is served.
+    writeFileSync(join(dir, 'more.jsonl'), JSON.stringify({ id: 'j3', text: 'beekeeper' }) + '\n');
+    const add = runCli(['index', 'add', '--index', idx, '--input', join(dir, 'more.jsonl'), '--text-column', 'text', '--id-column', 'id']);
+    assert.equal(add.code, 0, add.stderr);
+    let count = 0;
+    for (let i = 0; i < 100 && count !== 4; i++) {
+      await new Promise((res) => setTimeout(res, 100));
+      count = ((await (await fetch(`${url}health`)).json()) as { count: number }).count;
+    }
+    assert.equal(count, 4, `the served index did not pick up index add; stderr: ${stderr}`);
+    assert.equal((await (await fetch(`${url}search?q=beekeeper&k=1`)).json()).results[0].id, 'j3');
+    assert.match(stderr, /reloaded .* 4 items/);
   } finally {
     const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
     child.kill('SIGTERM');

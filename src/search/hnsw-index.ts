@@ -152,6 +152,11 @@ export class HnswIndex {
     return this.items.length - this.deletedCount;
   }
 
+  /** The generation on disk this index was loaded from or last saved as (0: never saved). */
+  get generationNumber(): number {
+    return this.generation;
+  }
+
   get total(): number {
     return this.items.length;
   }

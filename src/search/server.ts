@@ -16,8 +16,14 @@ import type { HnswIndex, Hit } from './hnsw-index.js';
 import type { TextEncoder } from './build.js';
 import { PAGE_HTML, PAGE_JS } from './page.js';
 
+/** Something that hands out the index to search now (./live.ts swaps in new generations). */
+export interface IndexSource {
+  readonly current: HnswIndex;
+}
+
 export interface ServerOptions {
-  index: HnswIndex;
+  /** A fixed index, or a source whose current index may change between requests. */
+  index: HnswIndex | IndexSource;
   encoder: TextEncoder;
   /** Largest k a request may ask for (default 100). */
   maxK?: number;
@@ -67,7 +73,9 @@ export function createSearchServer(opts: ServerOptions): Server {
   const maxChars = opts.maxQueryChars ?? 2000;
   const log = opts.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const cache = new Lru<Float32Array>(opts.cacheSize ?? 1000);
-  const { index, encoder } = opts;
+  const { encoder } = opts;
+  const source = opts.index;
+  const current = (): HnswIndex => ('current' in source ? source.current : source);
   const batcher = new QueryBatcher(encoder, opts.maxBatch ?? 32);
   const inflight = new Map<string, Promise<Float32Array>>();
 
@@ -98,9 +106,13 @@ export function createSearchServer(opts: ServerOptions): Server {
     if (typeof query !== 'string' || !query.trim()) throw new HttpError(400, 'query must be a non-empty string');
     if (query.length > maxChars) throw new HttpError(413, `query is longer than ${maxChars} characters`);
     const k = intParam('k', params.k, 10, 1, maxK);
-    const ef = intParam('ef', params.ef, index.params.ef, 1, maxEf);
+    const efAsked = params.ef === undefined || params.ef === null ? undefined : intParam('ef', params.ef, 0, 1, maxEf);
+    const vector = await embed(query);
+    // Take the index after the wait: the generation in service then answers the whole query.
+    const index = current();
+    const ef = efAsked ?? index.params.ef;
     const t0 = performance.now();
-    const results: Hit[] = index.search(await embed(query), k, ef);
+    const results: Hit[] = index.search(vector, k, ef);
     const tookMs = performance.now() - t0;
     return { query, k, ef, tookMs: Math.round(tookMs * 100) / 100, results: results.map(({ label: _label, ...r }) => r) };
   }
@@ -123,11 +135,11 @@ export function createSearchServer(opts: ServerOptions): Server {
         return new Page('image/x-icon', '', 204);
       case '/health':
         allow(['GET', 'HEAD']);
-        return { status: 'ok', count: index.count };
+        return { status: 'ok', count: current().count };
       case '/info': {
         allow(['GET', 'HEAD']);
-        const m = index.manifest();
-        return { dim: m.dim, count: m.count, deleted: m.deleted, space: m.space, normalized: m.normalized, params: m.params, model: m.model, library: m.library, maxK, maxEf };
+        const m = current().manifest();
+        return { generation: m.generation, dim: m.dim, count: m.count, deleted: m.deleted, space: m.space, normalized: m.normalized, params: m.params, model: m.model, library: m.library, maxK, maxEf };
       }
       case '/search':
         allow(['GET', 'POST']);
