@@ -1,28 +1,33 @@
 /**
- * ESCO occupation labels embedded with builtin:tiny: the HNSW index returns the same top-10
- * as brute-force cosine over the same embeddings. Skips when ../shared is absent.
+ * ESCO occupation labels embedded with a parity-fixture model (test/fixtures/parity/bert-mean,
+ * made by benchmarks/peers/make_parity_fixtures.py; builtin:tiny while that fixture is absent):
+ * the HNSW index returns the same top-10 as brute-force cosine over the same embeddings.
+ * Skips when ../shared is absent.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
-import { SHARED } from './helpers/cli.js';
+import { ROOT, SHARED } from './helpers/cli.js';
 import { initBackend } from '../src/backend/index.js';
-import { builtinEncoder } from '../src/models/index.js';
+import { builtinEncoder, loadEncoder } from '../src/models/index.js';
 import { HnswIndex, exactSearch, modelRef, rowNorms } from '../src/search/index.js';
 
 const skip = SHARED ? false : 'ESCO test skipped: ../shared (reference data) is absent';
 if (skip) console.log(`# ${skip}`);
+const FIXTURE_MODEL = join(ROOT, 'test', 'fixtures', 'parity', 'bert-mean');
 
 test('ESCO labels: HNSW top-10 equals brute-force cosine top-10 over the same embeddings', { skip, timeout: 300_000 }, async () => {
   const rows = parse(readFileSync(join(SHARED!, 'datasets', 'esco', 'occupations_en.csv'), 'utf8'), { columns: true }) as Record<string, string>[];
   const labels = rows.map((r) => r.preferredLabel);
   assert.ok(labels.length > 3000, `${labels.length} labels`);
   await initBackend('auto', { quiet: true });
-  const encoder = builtinEncoder('tiny', 42);
+  const fixture = existsSync(join(FIXTURE_MODEL, 'modules.json'));
+  if (!fixture) console.log('# ESCO search: no parity-fixture model yet (benchmarks/peers/README.md); embedding with builtin:tiny');
+  const encoder = fixture ? await loadEncoder(FIXTURE_MODEL) : builtinEncoder('tiny', 42);
   const vectors = await encoder.encode(labels, { normalize: true, batchSize: 64, progress: false });
-  const index = HnswIndex.create(encoder.dim, modelRef('builtin:tiny', encoder), {}, labels.length);
+  const index = HnswIndex.create(encoder.dim, modelRef(fixture ? FIXTURE_MODEL : 'builtin:tiny', encoder), {}, labels.length);
   index.add(vectors, rows.map((r, i) => ({ id: r.conceptUri, text: labels[i] })));
   // Queries: free text plus alternative labels (not themselves in the index).
   const queryTexts = ['software developer', 'nurse in a hospital', 'truck driver', 'data scientist', 'chef de cuisine', 'primary school teacher'];
