@@ -22,7 +22,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { DISTANCE_NAMES, DISTANCES, type DistanceName } from './distances.js';
-import { checkInputs, resolveParams, type Loss, type LossParamSpec } from './types.js';
+import { defineLoss, resolveParams, type Loss, type LossParamSpec } from './types.js';
 
 export const CONTRASTIVE_PARAMS: LossParamSpec = {
   margin: { default: 0.5, positive: true, why: 'negatives closer than this cosine distance are penalised (sentence-transformers default)' },
@@ -34,23 +34,12 @@ export function createContrastiveLoss(params: Record<string, unknown> = {}): Los
   const p = resolveParams('contrastive', CONTRASTIVE_PARAMS, params);
   const margin = p.margin as number;
   const distance = DISTANCES[p.distance as DistanceName];
-  const loss: Loss = {
-    name: 'contrastive',
-    columns: 2,
-    maxColumns: 2,
-    needsLabel: true,
-    params: p,
-    lossFromEmbeddings(embeddings, labels) {
-      checkInputs(loss, embeddings, labels);
-      return tf.tidy(() => {
-        const y = tf.cast(labels!, 'float32'); // [batch]
-        const d = distance(embeddings[0], embeddings[1]); // [batch]
-        const pos = tf.mul(y, tf.square(d));
-        const neg = tf.mul(tf.sub(1, y), tf.square(tf.relu(tf.sub(margin, d))));
-        const perPair = tf.mul(0.5, tf.add(pos, neg)); // [batch]
-        return (p.sizeAverage ? tf.mean(perPair) : tf.sum(perPair)) as tf.Scalar;
-      });
-    },
-  };
-  return loss;
+  return defineLoss({ name: 'contrastive', columns: 2, maxColumns: 2, needsLabel: true, params: p }, (embeddings, labels) => {
+    const y = tf.cast(labels!, 'float32'); // [batch]
+    const d = distance(embeddings[0], embeddings[1]); // [batch]
+    const pos = tf.mul(y, tf.square(d));
+    const neg = tf.mul(tf.sub(1, y), tf.square(tf.relu(tf.sub(margin, d))));
+    const perPair = tf.mul(0.5, tf.add(pos, neg)); // [batch]
+    return (p.sizeAverage ? tf.mean(perPair) : tf.sum(perPair)) as tf.Scalar;
+  });
 }

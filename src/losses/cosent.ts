@@ -24,7 +24,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { pairwiseCosine } from '../similarity/index.js';
-import { checkInputs, resolveParams, type Loss, type LossParamSpec } from './types.js';
+import { defineLoss, resolveParams, type Loss, type LossParamSpec } from './types.js';
 
 export const COSENT_PARAMS: LossParamSpec = {
   scale: { default: 20, positive: true, why: 'inverse temperature on the cosine differences (sentence-transformers default)' },
@@ -36,25 +36,14 @@ const EXCLUDED = -1e12;
 export function createCoSENTLoss(params: Record<string, unknown> = {}): Loss {
   const p = resolveParams('cosent', COSENT_PARAMS, params);
   const scale = p.scale as number;
-  const loss: Loss = {
-    name: 'cosent',
-    columns: 2,
-    maxColumns: 2,
-    needsLabel: true,
-    params: p,
-    lossFromEmbeddings(embeddings, labels) {
-      checkInputs(loss, embeddings, labels);
-      return tf.tidy(() => {
-        const n = embeddings[0].shape[0];
-        const s = tf.mul(pairwiseCosine(embeddings[0], embeddings[1]), scale); // [n]
-        const diff = tf.sub(tf.reshape(s, [n, 1]), tf.reshape(s, [1, n])); // [n, n]: s_i - s_j
-        const y = tf.cast(labels!, 'float32');
-        const ordered = tf.cast(tf.less(tf.reshape(y, [n, 1]), tf.reshape(y, [1, n])), 'float32'); // [n, n]: y_i < y_j
-        const masked = tf.add(diff, tf.mul(tf.sub(1, ordered), EXCLUDED)); // [n, n]
-        const all = tf.concat([tf.zeros([1]), tf.reshape(masked, [n * n])], 0); // [1 + n*n]
-        return tf.logSumExp(all) as tf.Scalar;
-      });
-    },
-  };
-  return loss;
+  return defineLoss({ name: 'cosent', columns: 2, maxColumns: 2, needsLabel: true, params: p }, (embeddings, labels) => {
+    const n = embeddings[0].shape[0];
+    const s = tf.mul(pairwiseCosine(embeddings[0], embeddings[1]), scale); // [n]
+    const diff = tf.sub(tf.reshape(s, [n, 1]), tf.reshape(s, [1, n])); // [n, n]: s_i - s_j
+    const y = tf.cast(labels!, 'float32');
+    const ordered = tf.cast(tf.less(tf.reshape(y, [n, 1]), tf.reshape(y, [1, n])), 'float32'); // [n, n]: y_i < y_j
+    const masked = tf.add(diff, tf.mul(tf.sub(1, ordered), EXCLUDED)); // [n, n]
+    const all = tf.concat([tf.zeros([1]), tf.reshape(masked, [n * n])], 0); // [1 + n*n]
+    return tf.logSumExp(all) as tf.Scalar;
+  });
 }

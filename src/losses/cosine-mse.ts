@@ -22,28 +22,17 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { pairwiseCosine, type PairSimilarity } from '../similarity/index.js';
-import { checkInputs, resolveParams, type Loss, type LossParamSpec } from './types.js';
+import { defineLoss, resolveParams, type Loss, type LossParamSpec } from './types.js';
 
 export const COSINE_MSE_PARAMS: LossParamSpec = {};
 
 /** A loss `mean((similarity(u, v) - label)²)` for any pairwise similarity function. */
 export function createSimilarityMseLoss(name: string, similarity: PairSimilarity, params: Record<string, unknown> = {}): Loss {
   const resolved = resolveParams(name, COSINE_MSE_PARAMS, params);
-  const loss: Loss = {
-    name,
-    columns: 2,
-    maxColumns: 2,
-    needsLabel: true,
-    params: resolved,
-    lossFromEmbeddings(embeddings, labels) {
-      checkInputs(loss, embeddings, labels);
-      return tf.tidy(() => {
-        const sim = similarity(embeddings[0], embeddings[1]); // [batch]
-        return tf.mean(tf.squaredDifference(sim, tf.cast(labels!, 'float32'))) as tf.Scalar;
-      });
-    },
-  };
-  return loss;
+  return defineLoss({ name, columns: 2, maxColumns: 2, needsLabel: true, params: resolved }, (embeddings, labels) => {
+    const sim = similarity(embeddings[0], embeddings[1]); // [batch]
+    return tf.mean(tf.squaredDifference(sim, tf.cast(labels!, 'float32'))) as tf.Scalar;
+  });
 }
 
 export function createCosineMseLoss(params: Record<string, unknown> = {}): Loss {

@@ -26,7 +26,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { cosineMatrix } from '../similarity/index.js';
-import { checkInputs, resolveParams, type Loss, type LossParamSpec } from './types.js';
+import { defineLoss, resolveParams, type Loss, type LossParamSpec } from './types.js';
 
 export const MNRL_PARAMS: LossParamSpec = {
   scale: { default: 20, positive: true, why: 'inverse temperature of the softmax over cosine scores (sentence-transformers default)' },
@@ -35,24 +35,13 @@ export const MNRL_PARAMS: LossParamSpec = {
 export function createMultipleNegativesRankingLoss(params: Record<string, unknown> = {}): Loss {
   const p = resolveParams('multiple_negatives_ranking', MNRL_PARAMS, params);
   const scale = p.scale as number;
-  const loss: Loss = {
-    name: 'multiple_negatives_ranking',
-    columns: 2,
-    maxColumns: 3,
-    needsLabel: false,
-    params: p,
-    lossFromEmbeddings(embeddings, labels) {
-      checkInputs(loss, embeddings, labels);
-      return tf.tidy(() => {
-        const anchors = embeddings[0]; // [n, dim]
-        const n = anchors.shape[0];
-        const candidates = embeddings.length > 2 ? tf.concat(embeddings.slice(1), 0) : embeddings[1]; // [n*k, dim]
-        const scores = tf.mul(cosineMatrix(anchors, candidates), scale); // [n, n*k]
-        const target = tf.oneHot(tf.range(0, n, 1, 'int32'), candidates.shape[0]); // [n, n*k]
-        const positive = tf.sum(tf.mul(scores, target), 1); // [n]
-        return tf.mean(tf.sub(tf.logSumExp(scores, 1), positive)) as tf.Scalar;
-      });
-    },
-  };
-  return loss;
+  return defineLoss({ name: 'multiple_negatives_ranking', columns: 2, maxColumns: 3, needsLabel: false, params: p }, (embeddings) => {
+    const anchors = embeddings[0]; // [n, dim]
+    const n = anchors.shape[0];
+    const candidates = embeddings.length > 2 ? tf.concat(embeddings.slice(1), 0) : embeddings[1]; // [n*k, dim]
+    const scores = tf.mul(cosineMatrix(anchors, candidates), scale); // [n, n*k]
+    const target = tf.oneHot(tf.range(0, n, 1, 'int32'), candidates.shape[0]); // [n, n*k]
+    const positive = tf.sum(tf.mul(scores, target), 1); // [n]
+    return tf.mean(tf.sub(tf.logSumExp(scores, 1), positive)) as tf.Scalar;
+  });
 }

@@ -27,7 +27,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { DISTANCE_NAMES, DISTANCES, type DistanceName } from './distances.js';
-import { checkInputs, resolveParams, type Loss, type LossParamSpec } from './types.js';
+import { defineLoss, resolveParams, type Loss, type LossParamSpec } from './types.js';
 
 export const ONLINE_CONTRASTIVE_PARAMS: LossParamSpec = {
   margin: { default: 0.5, positive: true, why: 'hard negatives closer than this cosine distance are penalised (sentence-transformers default)' },
@@ -61,25 +61,14 @@ export function createOnlineContrastiveLoss(params: Record<string, unknown> = {}
   const p = resolveParams('online_contrastive', ONLINE_CONTRASTIVE_PARAMS, params);
   const margin = p.margin as number;
   const distance = DISTANCES[p.distance as DistanceName];
-  const loss: Loss = {
-    name: 'online_contrastive',
-    columns: 2,
-    maxColumns: 2,
-    needsLabel: true,
-    params: p,
-    lossFromEmbeddings(embeddings, labels) {
-      checkInputs(loss, embeddings, labels);
-      return tf.tidy(() => {
-        const d = distance(embeddings[0], embeddings[1]); // [batch]
-        // The selection is a non-differentiable mask; read it on the host (batch is small).
-        const masks = hardPairMasks(d.dataSync(), labels!.dataSync());
-        const posMask = tf.tensor1d(masks.pos); // [batch]
-        const negMask = tf.tensor1d(masks.neg); // [batch]
-        const positive = tf.sum(tf.mul(posMask, tf.square(d)));
-        const negative = tf.sum(tf.mul(negMask, tf.square(tf.relu(tf.sub(margin, d)))));
-        return tf.add(positive, negative) as tf.Scalar;
-      });
-    },
-  };
-  return loss;
+  return defineLoss({ name: 'online_contrastive', columns: 2, maxColumns: 2, needsLabel: true, params: p }, (embeddings, labels) => {
+    const d = distance(embeddings[0], embeddings[1]); // [batch]
+    // The selection is a non-differentiable mask; read it on the host (batch is small).
+    const masks = hardPairMasks(d.dataSync(), labels!.dataSync());
+    const posMask = tf.tensor1d(masks.pos); // [batch]
+    const negMask = tf.tensor1d(masks.neg); // [batch]
+    const positive = tf.sum(tf.mul(posMask, tf.square(d)));
+    const negative = tf.sum(tf.mul(negMask, tf.square(tf.relu(tf.sub(margin, d)))));
+    return tf.add(positive, negative) as tf.Scalar;
+  });
 }

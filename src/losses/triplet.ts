@@ -24,7 +24,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { DISTANCE_NAMES, DISTANCES, type DistanceName } from './distances.js';
-import { checkInputs, resolveParams, type Loss, type LossParamSpec } from './types.js';
+import { defineLoss, resolveParams, type Loss, type LossParamSpec } from './types.js';
 
 export const TRIPLET_PARAMS: LossParamSpec = {
   margin: { default: 5, positive: true, why: 'required gap between positive and negative Euclidean distances (sentence-transformers default)' },
@@ -35,21 +35,10 @@ export function createTripletLoss(params: Record<string, unknown> = {}): Loss {
   const p = resolveParams('triplet', TRIPLET_PARAMS, params);
   const margin = p.margin as number;
   const distance = DISTANCES[p.distance as DistanceName];
-  const loss: Loss = {
-    name: 'triplet',
-    columns: 3,
-    maxColumns: 3,
-    needsLabel: false,
-    params: p,
-    lossFromEmbeddings(embeddings, labels) {
-      checkInputs(loss, embeddings, labels);
-      return tf.tidy(() => {
-        const [anchor, positive, negative] = embeddings;
-        const dPos = distance(anchor, positive); // [n]
-        const dNeg = distance(anchor, negative); // [n]
-        return tf.mean(tf.relu(tf.add(tf.sub(dPos, dNeg), margin))) as tf.Scalar;
-      });
-    },
-  };
-  return loss;
+  return defineLoss({ name: 'triplet', columns: 3, maxColumns: 3, needsLabel: false, params: p }, (embeddings) => {
+    const [anchor, positive, negative] = embeddings;
+    const dPos = distance(anchor, positive); // [n]
+    const dNeg = distance(anchor, negative); // [n]
+    return tf.mean(tf.relu(tf.add(tf.sub(dPos, dNeg), margin))) as tf.Scalar;
+  });
 }

@@ -5,7 +5,7 @@
  * batch with the same (Siamese) encoder, then hands the embeddings to a pure
  * `lossFromEmbeddings`, so the maths is testable without a model.
  */
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '../errors.js';
 
 export interface Loss {
@@ -51,6 +51,24 @@ export function checkInputs(loss: Loss, embeddings: tf.Tensor2D[], labels: tf.Te
   if (loss.needsLabel && labels !== null && (labels.rank !== 1 || labels.shape[0] !== batch)) {
     throw new Error(`loss ${loss.name}: labels must be [${batch}], got shape [${labels.shape.join(', ')}]`);
   }
+}
+
+/**
+ * A Loss from its description and its maths. The inputs are checked (checkInputs) and every
+ * intermediate tensor of `compute` disposed (tf.tidy) here, once for all losses.
+ */
+export function defineLoss(
+  shape: Omit<Loss, 'lossFromEmbeddings'>,
+  compute: (embeddings: tf.Tensor2D[], labels: tf.Tensor1D | null) => tf.Scalar,
+): Loss {
+  const loss: Loss = {
+    ...shape,
+    lossFromEmbeddings(embeddings, labels) {
+      checkInputs(loss, embeddings, labels);
+      return tf.tidy(() => compute(embeddings, labels));
+    },
+  };
+  return loss;
 }
 
 export type ParamValue = number | boolean | string;
