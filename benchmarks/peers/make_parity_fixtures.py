@@ -136,56 +136,30 @@ BERT_SPECIALS = {"pad": "[PAD]", "unk": "[UNK]", "cls": "[CLS]", "sep": "[SEP]",
 BERT_ORDER = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 MPNET_SPECIALS = {"pad": "<pad>", "unk": "[UNK]", "cls": "<s>", "sep": "</s>", "mask": "<mask>", "bos": "<s>", "eos": "</s>"}
 MPNET_ORDER = ["<s>", "<pad>", "</s>", "[UNK]", "<mask>"]
+XLMR_SPECIALS = {"pad": "<pad>", "unk": "<unk>", "cls": "<s>", "sep": "</s>", "mask": "<mask>", "bos": "<s>", "eos": "</s>"}
 
 
 def hf_tokenizer(kind: str) -> tuple[PreTrainedTokenizerFast, int]:
     """A transformers tokenizer wrapping a tiny `tokenizers` pipeline; returns it and its vocab size."""
     if kind == "bert" or kind == "distilbert":
-        raw = wordpiece_tokenizer(BERT_SPECIALS, BERT_ORDER)
+        raw, specials, max_length = wordpiece_tokenizer(BERT_SPECIALS, BERT_ORDER), BERT_SPECIALS, MAX_POS
         names = ["input_ids", "token_type_ids", "attention_mask"] if kind == "bert" else ["input_ids", "attention_mask"]
-        t = PreTrainedTokenizerFast(
-            tokenizer_object=raw,
-            unk_token="[UNK]",
-            pad_token="[PAD]",
-            cls_token="[CLS]",
-            sep_token="[SEP]",
-            mask_token="[MASK]",
-            model_max_length=MAX_POS,
-            model_input_names=names,
-            clean_up_tokenization_spaces=False,
-        )
     elif kind == "mpnet":
-        raw = wordpiece_tokenizer(MPNET_SPECIALS, MPNET_ORDER)
-        t = PreTrainedTokenizerFast(
-            tokenizer_object=raw,
-            bos_token="<s>",
-            eos_token="</s>",
-            unk_token="[UNK]",
-            pad_token="<pad>",
-            cls_token="<s>",
-            sep_token="</s>",
-            mask_token="<mask>",
-            model_max_length=MAX_POS - 2,
-            model_input_names=["input_ids", "attention_mask"],
-            clean_up_tokenization_spaces=False,
-        )
+        # RoBERTa-style position ids start after the padding id, so two positions are unusable.
+        raw, specials, max_length = wordpiece_tokenizer(MPNET_SPECIALS, MPNET_ORDER), MPNET_SPECIALS, MAX_POS - 2
+        names = ["input_ids", "attention_mask"]
     elif kind == "xlm-roberta":
-        raw, _ = unigram_tokenizer()
-        t = PreTrainedTokenizerFast(
-            tokenizer_object=raw,
-            bos_token="<s>",
-            eos_token="</s>",
-            unk_token="<unk>",
-            pad_token="<pad>",
-            cls_token="<s>",
-            sep_token="</s>",
-            mask_token="<mask>",
-            model_max_length=MAX_POS - 2,
-            model_input_names=["input_ids", "attention_mask"],
-            clean_up_tokenization_spaces=False,
-        )
+        raw, specials, max_length = unigram_tokenizer()[0], XLMR_SPECIALS, MAX_POS - 2
+        names = ["input_ids", "attention_mask"]
     else:
         raise ValueError(kind)
+    t = PreTrainedTokenizerFast(
+        tokenizer_object=raw,
+        **{f"{role}_token": token for role, token in specials.items()},
+        model_max_length=max_length,
+        model_input_names=names,
+        clean_up_tokenization_spaces=False,
+    )
     return t, max(raw.get_vocab_size(with_added_tokens=True), len(t))
 
 
@@ -196,20 +170,21 @@ def hf_tokenizer(kind: str) -> tuple[PreTrainedTokenizerFast, int]:
 
 def hf_config(kind: str, vocab_size: int):
     common = dict(vocab_size=vocab_size, max_position_embeddings=MAX_POS)
+    # BERT, XLM-RoBERTa and MPNet configs share these names; DistilBERT has its own.
+    bert_like = dict(
+        **common,
+        hidden_size=HIDDEN,
+        num_hidden_layers=LAYERS,
+        num_attention_heads=HEADS,
+        intermediate_size=INTERMEDIATE,
+        hidden_act="gelu",
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
+    # RoBERTa-style vocabularies: <s> 0, <pad> 1, </s> 2.
+    roberta_ids = dict(pad_token_id=1, bos_token_id=0, eos_token_id=2)
     if kind == "bert":
-        return transformers.BertConfig(
-            **common,
-            hidden_size=HIDDEN,
-            num_hidden_layers=LAYERS,
-            num_attention_heads=HEADS,
-            intermediate_size=INTERMEDIATE,
-            hidden_act="gelu",
-            hidden_dropout_prob=0.0,
-            attention_probs_dropout_prob=0.0,
-            type_vocab_size=2,
-            layer_norm_eps=1e-12,
-            pad_token_id=0,
-        )
+        return transformers.BertConfig(**bert_like, type_vocab_size=2, layer_norm_eps=1e-12, pad_token_id=0)
     if kind == "distilbert":
         return transformers.DistilBertConfig(
             **common,
@@ -224,37 +199,9 @@ def hf_config(kind: str, vocab_size: int):
             pad_token_id=0,
         )
     if kind == "xlm-roberta":
-        return transformers.XLMRobertaConfig(
-            **common,
-            hidden_size=HIDDEN,
-            num_hidden_layers=LAYERS,
-            num_attention_heads=HEADS,
-            intermediate_size=INTERMEDIATE,
-            hidden_act="gelu",
-            hidden_dropout_prob=0.0,
-            attention_probs_dropout_prob=0.0,
-            type_vocab_size=1,
-            layer_norm_eps=1e-5,
-            pad_token_id=1,
-            bos_token_id=0,
-            eos_token_id=2,
-        )
+        return transformers.XLMRobertaConfig(**bert_like, **roberta_ids, type_vocab_size=1, layer_norm_eps=1e-5)
     if kind == "mpnet":
-        return transformers.MPNetConfig(
-            **common,
-            hidden_size=HIDDEN,
-            num_hidden_layers=LAYERS,
-            num_attention_heads=HEADS,
-            intermediate_size=INTERMEDIATE,
-            hidden_act="gelu",
-            hidden_dropout_prob=0.0,
-            attention_probs_dropout_prob=0.0,
-            relative_attention_num_buckets=32,
-            layer_norm_eps=1e-5,
-            pad_token_id=1,
-            bos_token_id=0,
-            eos_token_id=2,
-        )
+        return transformers.MPNetConfig(**bert_like, **roberta_ids, relative_attention_num_buckets=32, layer_norm_eps=1e-5)
     raise ValueError(kind)
 
 
