@@ -1,7 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+import { ROOT } from './helpers/cli.js';
 import { AdamOptimizer } from '../src/training/optimizer.js';
 import { makeSchedule, warmupFromRatio } from '../src/training/schedule.js';
 import { clipByGlobalNorm, clipPerVariable, globalNorm } from '../src/training/clip.js';
@@ -55,6 +58,48 @@ test('AdamW matches the torch.optim.AdamW update (decoupled decay, bias correcti
 
 test('Adam folds weight decay into the gradient like torch.optim.Adam', () => {
   close(runSteps(false), ADAM_REF, 2e-6);
+});
+
+interface TorchOptimFixture {
+  torch: string;
+  shapes: Record<string, number[]>;
+  lr: number[];
+  init: Record<string, number[]>;
+  grads: Record<string, number[]>[];
+  cases: { name: string; decoupled: boolean; betas: [number, number]; eps: number; weight_decay: number; clip_max_norm: number | null; grad_norms: number[]; params: Record<string, number[]>[] }[];
+}
+
+test('24 steps of AdamW / Adam with clipping and a changing lr follow torch.optim (benchmarks/peers/optimizer_reference.py)', () => {
+  const fx = JSON.parse(readFileSync(join(ROOT, 'test', 'fixtures', 'optim', 'torch_optim.json'), 'utf8')) as TorchOptimFixture;
+  for (const c of fx.cases) {
+    const params = new Map(Object.entries(fx.init).map(([k, v]) => [k, tf.variable(tf.tensor(v, fx.shapes[k]))]));
+    const opt = new AdamOptimizer({ decoupled: c.decoupled, betas: c.betas, eps: c.eps, weightDecay: c.weight_decay });
+    const before = tf.memory().numTensors;
+    let worst = 0;
+    fx.grads.forEach((step, s) => {
+      const raw = new Map(Object.entries(step).map(([k, v]) => [k, tf.tensor(v, fx.shapes[k]) as tf.Tensor]));
+      let grads = raw;
+      if (c.clip_max_norm !== null) {
+        const clipped = clipByGlobalNorm(raw, c.clip_max_norm);
+        assert.ok(Math.abs(clipped.norm - c.grad_norms[s]) <= 1e-5 * c.grad_norms[s], `${c.name} step ${s + 1}: grad norm ${clipped.norm} vs torch ${c.grad_norms[s]}`);
+        grads = clipped.grads;
+      }
+      opt.apply(params, grads, fx.lr[s]);
+      for (const t of new Set([...raw.values(), ...grads.values()])) t.dispose();
+      for (const [k, p] of params) {
+        const ours = p.dataSync();
+        c.params[s][k].forEach((x, i) => {
+          const d = Math.abs(ours[i] - x);
+          worst = Math.max(worst, d);
+          assert.ok(d <= 2e-6, `${c.name} step ${s + 1} ${k}[${i}]: ${ours[i]} vs torch ${fx.torch} ${x}`);
+        });
+      }
+      assert.equal(tf.memory().numTensors, before + 2 * params.size, `${c.name}: only the moments m and v are added, and stay flat across steps`);
+    });
+    console.log(`# ${c.name}: max abs diff to torch ${fx.torch} over ${fx.grads.length} steps: ${worst.toExponential(2)}`);
+    opt.dispose();
+    for (const p of params.values()) p.dispose();
+  }
 });
 
 test('optimizer state round-trips: resuming from a saved state gives identical parameters', () => {
