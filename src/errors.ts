@@ -27,6 +27,9 @@ export class DataError extends UserError {}
 /** A model folder or weight file that cannot be loaded. */
 export class ModelError extends UserError {}
 
+/** The tensor backend failed (e.g. a GPU kernel that did not compile); the results cannot be trusted. */
+export class BackendError extends UserError {}
+
 /** Training stopped on purpose (NaN loss, Ctrl-C); exit code 3 is distinct from user errors. */
 export class TrainingAborted extends UserError {
   override readonly exitCode: number = 3;

@@ -6,9 +6,10 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { UserError } from '../errors.js';
+import { BackendError, UserError } from '../errors.js';
 import { registerAllGradients } from './gradients.js';
 import { registerWasmExtras } from './wasm-kernels.js';
+import { installWebgpuFixes, takeWebgpuError } from './webgpu.js';
 
 export const BACKENDS = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
@@ -63,7 +64,9 @@ async function loadWebgpu(): Promise<boolean> {
       });
     }
     if (!(await tryImport('@tensorflow/tfjs-backend-webgpu'))) return false;
-    return await tf.setBackend('webgpu');
+    if (!(await tf.setBackend('webgpu'))) return false;
+    installWebgpuFixes();
+    return true;
   } catch {
     return false;
   }
@@ -102,6 +105,15 @@ export async function initBackend(name: BackendName | string = 'auto', opts: { q
   chosen = tf.getBackend();
   if (!opts.quiet && !process.env.SBERT_QUIET_BACKEND) process.stderr.write(`backend: ${chosen}\n`);
   return chosen;
+}
+
+/**
+ * Throw if the backend reported an error since the last check (WebGPU reports failed kernels
+ * as events, not exceptions): better to stop than to write wrong numbers.
+ */
+export function assertBackendHealthy(): void {
+  const e = takeWebgpuError();
+  if (e) throw new BackendError(`the webgpu backend reported an error, so the results would be wrong (${e}); run with --backend wasm or cpu`);
 }
 
 export function currentBackend(): string | null {

@@ -10,6 +10,7 @@ import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { ModelError } from '../errors.js';
+import { assertBackendHealthy } from '../backend/index.js';
 import { replaceDirAtomic } from '../util/fs.js';
 import { l2Normalize } from '../similarity/index.js';
 import { parseConfig, type TransformerConfig } from './config.js';
@@ -101,6 +102,7 @@ export class SentenceEncoder implements Encoder {
       });
       const data = (await emb.data()) as Float32Array;
       emb.dispose();
+      assertBackendHealthy();
       idx.forEach((i, r) => (out[i] = data.slice(r * dim, (r + 1) * dim)));
       bar?.update(Math.min(start + batchSize, texts.length));
       opts.onBatch?.(Math.min(start + batchSize, texts.length), texts.length);
