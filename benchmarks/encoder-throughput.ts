@@ -115,10 +115,8 @@ function standaloneBert(s = SHAPE): Bench {
       const nh = s.heads;
       const hd = H / nh;
       return tf.tidy(() => {
-        const ids = tf.tensor2d(batch.inputIds, [B, T], 'int32');
-        const posIds = tf.tile(tf.expandDims(tf.range(0, T, 1, 'int32'), 0), [B, 1]);
-        const types = tf.tensor2d(batch.tokenTypeIds, [B, T], 'int32');
-        let x = tf.add(tf.add(embeddingLookup(word, ids), embeddingLookup(pos, posIds)), embeddingLookup(type, types));
+        const posIds = Int32Array.from({ length: B * T }, (_, i) => i % T);
+        let x = tf.add(tf.add(embeddingLookup(word, batch.inputIds, [B, T]), embeddingLookup(pos, posIds, [B, T])), embeddingLookup(type, batch.tokenTypeIds, [B, T]));
         x = layerNorm(x, embLn.g, embLn.b, 1e-12);
         const mask = tf.tensor(batch.attentionMask, [B, 1, 1, T], 'float32');
         const maskBias = tf.mul(tf.sub(1, mask), -1e9);

@@ -6,11 +6,17 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { assertBackendHealthy, initBackend } from '../src/backend/index.js';
 import { BackendError } from '../src/errors.js';
-import { builtinEncoder } from '../src/models/index.js';
+import { builtinEncoder, loadEncoder } from '../src/models/index.js';
 import { POOLING_MODES } from '../src/models/pooling.js';
+import { parseRecipe } from '../src/recipe/index.js';
+import { train } from '../src/training/index.js';
+import { ROOT } from './helpers/cli.js';
 
 let skip: string | false = false;
 try {
@@ -40,6 +46,41 @@ test('encoder embeddings on webgpu equal cpu (every pooling mode, padding, empty
     let worst = 0;
     gpu.forEach((row, i) => row.forEach((x, j) => (worst = Math.max(worst, Math.abs(x - cpu[i][j])))));
     assert.ok(worst <= 1e-4, `${pooling}: max abs diff ${worst}`);
+  }
+});
+
+test('training on webgpu follows cpu step for step (cosine MSE with clipping, online contrastive), checkpoints and saves', { skip, timeout: 600_000 }, async () => {
+  // The fixture pairs, scored 0-5, and the same pairs labelled 1 (score >= 2.5) or 0.
+  const dir = mkdtempSync(join(tmpdir(), 'webgpu-train-'));
+  const [header, ...rows] = readFileSync(join(ROOT, 'test', 'fixtures', 'recipes', 'pairs.csv'), 'utf8').trim().split('\n');
+  writeFileSync(join(dir, 'scored.csv'), [header, ...rows].join('\n') + '\n');
+  writeFileSync(join(dir, 'labelled.csv'), [header, ...rows.map((r) => r.replace(/,([\d.]+)$/, (_, v: string) => `,${Number(v) >= 2.5 ? 1 : 0}`))].join('\n') + '\n');
+  for (const [loss, file] of [[{ name: 'cosine_mse' }, 'scored.csv'], [{ name: 'online_contrastive' }, 'labelled.csv']] as const) {
+    const run = async (backend: string) => {
+      await tf.setBackend(backend);
+      const recipe = parseRecipe(
+        {
+          model: { base: 'builtin:tiny', max_seq_length: 16 },
+          data: { train: file, dev: 'scored.csv', score_scale: file === 'scored.csv' ? [0, 5] : null },
+          loss,
+          optimizer: { lr: 1e-3, clip_grad_norm: 0.5 },
+          training: { batch_size: 4, epochs: 2, max_steps: 3, checkpoint_every: 2, shuffle: false },
+          output: { dir: mkdtempSync(join(tmpdir(), `webgpu-${backend}-`)) },
+        },
+        { baseDir: dir },
+      );
+      const r = await train(recipe, { log: () => {}, progress: false });
+      const enc = await loadEncoder(r.modelDir!);
+      const emb = await enc.encode(['software developer', 'nurse'], { progress: false });
+      enc.dispose();
+      return { losses: r.losses, emb };
+    };
+    const gpu = await run('webgpu');
+    const cpu = await run('cpu');
+    assert.equal(gpu.losses.length, 3);
+    assert.ok(gpu.losses.some((l) => l > 0), `${loss.name}: the loss is not trivially 0: ${gpu.losses}`);
+    gpu.losses.forEach((l, i) => assert.ok(Math.abs(l - cpu.losses[i]) <= 1e-4 * Math.abs(cpu.losses[i]) + 1e-7, `${loss.name} step ${i + 1}: webgpu ${l} vs cpu ${cpu.losses[i]}`));
+    gpu.emb.forEach((row, i) => row.forEach((x, j) => assert.ok(Math.abs(x - cpu.emb[i][j]) <= 1e-4, `${loss.name}: saved model embedding [${i}][${j}] ${x} vs ${cpu.emb[i][j]}`)));
   }
 });
 

@@ -152,19 +152,29 @@ describe('random batches vs plain-number formulas', () => {
 });
 
 describe('online_contrastive hard-pair selection', () => {
+  const hardPairs = (d: number[], y: number[]) => {
+    const before = tf.memory().numTensors;
+    const dt = tf.tensor1d(d);
+    const yt = tf.tensor1d(y);
+    const m = hardPairMasks(dt, yt);
+    const out = { pos: Array.from(m.pos.dataSync()), neg: Array.from(m.neg.dataSync()) };
+    for (const t of [dt, yt, m.pos, m.neg]) t.dispose();
+    assert.equal(tf.memory().numTensors, before, 'no leaked tensors');
+    return out;
+  };
   test('thresholds follow sentence-transformers, including the single-element fallbacks', () => {
     // one positive: negatives below mean(N) = 0.5 are hard; three negatives: the positive is
     // hard when farther than min(N) = 0.1
-    const m = hardPairMasks([0.2, 0.1, 0.5, 0.9], [1, 0, 0, 0]);
+    const m = hardPairs([0.2, 0.1, 0.5, 0.9], [1, 0, 0, 0]);
     assert.deepEqual([...m.pos], [1, 0, 0, 0]);
     assert.deepEqual([...m.neg], [0, 1, 0, 0]);
     // labels other than 0/1 are in neither set; one negative -> positives above mean(P) = 0.55
-    const m2 = hardPairMasks([0.9, 0.1, 0.5, 0.2], [1, 0, 0.5, 1]);
+    const m2 = hardPairs([0.9, 0.1, 0.5, 0.2], [1, 0, 0.5, 1]);
     assert.deepEqual([...m2.pos], [1, 0, 0, 0]);
     assert.deepEqual([...m2.neg], [0, 1, 0, 0]);
   });
   test('no negatives at all: no hard negatives, positives above their mean', () => {
-    const m = hardPairMasks([0.3, 0.4], [1, 1]);
+    const m = hardPairs([0.3, 0.4], [1, 1]);
     assert.deepEqual([...m.neg], [0, 0]);
     // |N| <= 1 -> positives above mean(P) = 0.35 are hard
     assert.deepEqual([...m.pos], [0, 1]);

@@ -34,8 +34,8 @@ test('builtin:tiny is deterministic from its seed and embeds into its dimension'
   assert.equal(ea.length, a.dim);
   assert.equal(maxAbsDiff(ea, eb), 0);
   assert.ok(maxAbsDiff(ea, ec) > 1e-3);
-  assert.equal(a.weightsHash(), b.weightsHash());
-  assert.notEqual(a.weightsHash(), c.weightsHash());
+  assert.equal(await a.weightsHash(), await b.weightsHash());
+  assert.notEqual(await a.weightsHash(), await c.weightsHash());
   [a, b, c].forEach((e) => e.dispose());
 });
 
@@ -143,7 +143,7 @@ for (const arch of ['bert', 'distilbert', 'roberta', 'xlm-roberta', 'mpnet'] as 
     const again = await loadEncoder(out);
     const e2 = await again.encode(texts);
     for (let i = 0; i < texts.length; i++) assert.equal(maxAbsDiff(e1[i], e2[i]), 0);
-    assert.equal(again.weightsHash(), enc.weightsHash());
+    assert.equal(await again.weightsHash(), await enc.weightsHash());
     enc.dispose();
     again.dispose();
   });

@@ -28,14 +28,14 @@ before(async () => {
 
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-test('index info reports count, dimension, params and the model with its weights hash', () => {
+test('index info reports count, dimension, params and the model with its weights hash', async () => {
   const r = runCli(['index', 'info', '--index', idx, '--json']);
   assert.equal(r.code, 0, r.stderr);
   const m = JSON.parse(r.stdout);
   assert.equal(m.count, 6);
   assert.equal(m.dim, 128);
   assert.equal(m.model.path, 'builtin:tiny');
-  assert.equal(m.model.weightsHash, builtinEncoder('tiny', 42).weightsHash());
+  assert.equal(m.model.weightsHash, await builtinEncoder('tiny', 42).weightsHash());
   assert.equal(m.library.name, 'hnswlib-node');
   assert.deepEqual(Object.keys(m.params).sort(), ['M', 'ef', 'efConstruction']);
   const h = runCli(['index', 'info', '--index', idx]);

@@ -24,7 +24,7 @@ before(async () => {
   base = join(dir, 'base');
   await initBackend('auto', { quiet: true });
   const enc = builtinEncoder('tiny', 42);
-  const index = HnswIndex.create(enc.dim, modelRef('builtin:tiny', enc));
+  const index = HnswIndex.create(enc.dim, await modelRef('builtin:tiny', enc));
   await embedInto(index, enc, Array.from({ length: OLD }, (_, i) => ({ id: `old${i}`, text: `old sentence number ${i}` })), { progress: false });
   index.save(base);
   writeFileSync(join(dir, 'add.jsonl'), Array.from({ length: ADDED }, (_, i) => JSON.stringify({ id: `new${i}`, text: `a newly added sentence ${i}` })).join('\n') + '\n');

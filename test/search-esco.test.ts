@@ -27,7 +27,7 @@ test('ESCO labels: HNSW top-10 equals brute-force cosine top-10 over the same em
   if (!fixture) console.log('# ESCO search: no parity-fixture model yet (benchmarks/peers/README.md); embedding with builtin:tiny');
   const encoder = fixture ? await loadEncoder(FIXTURE_MODEL) : builtinEncoder('tiny', 42);
   const vectors = await encoder.encode(labels, { normalize: true, batchSize: 64, progress: false });
-  const index = HnswIndex.create(encoder.dim, modelRef(fixture ? FIXTURE_MODEL : 'builtin:tiny', encoder), {}, labels.length);
+  const index = HnswIndex.create(encoder.dim, await modelRef(fixture ? FIXTURE_MODEL : 'builtin:tiny', encoder), {}, labels.length);
   index.add(vectors, rows.map((r, i) => ({ id: r.conceptUri, text: labels[i] })));
   // Queries: free text plus alternative labels (not themselves in the index).
   const queryTexts = ['software developer', 'nurse in a hospital', 'truck driver', 'data scientist', 'chef de cuisine', 'primary school teacher'];

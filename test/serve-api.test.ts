@@ -20,7 +20,7 @@ let encoder: ReturnType<typeof builtinEncoder>;
 before(async () => {
   await initBackend('auto', { quiet: true });
   encoder = builtinEncoder('tiny', 42);
-  index = HnswIndex.create(encoder.dim, modelRef('builtin:tiny', encoder));
+  index = HnswIndex.create(encoder.dim, await modelRef('builtin:tiny', encoder));
   await embedInto(index, encoder, TEXTS.map((text, i) => ({ id: `o${i}`, text, fields: { n: i } })), { progress: false });
   server = createSearchServer({ index, encoder, maxK: 50, maxBodyBytes: 4096, log: () => {} });
   const a = await listen(server, 0);

@@ -18,7 +18,7 @@ before(async () => {
   idx = join(dir, 'idx');
   await initBackend('auto', { quiet: true });
   const enc = builtinEncoder('tiny', 42);
-  const index = HnswIndex.create(enc.dim, modelRef('builtin:tiny', enc));
+  const index = HnswIndex.create(enc.dim, await modelRef('builtin:tiny', enc));
   await embedInto(index, enc, ['welder', 'baker', 'pharmacist'].map((text, i) => ({ id: `j${i}`, text })), { progress: false });
   index.save(idx);
   await builtinEncoder('tiny', 9).save(join(dir, 'other'));

@@ -22,7 +22,7 @@ before(async () => {
   if (skip) return;
   await initBackend('auto', { quiet: true });
   const encoder = builtinEncoder('tiny', 42);
-  const index = HnswIndex.create(encoder.dim, modelRef('builtin:tiny', encoder));
+  const index = HnswIndex.create(encoder.dim, await modelRef('builtin:tiny', encoder));
   await embedInto(index, encoder, TEXTS.map((text, i) => ({ id: `o${i}`, text })), { progress: false });
   server = createSearchServer({ index, encoder });
   url = (await listen(server, 0)).url;

@@ -26,10 +26,11 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sbert-serve-reload-'));
   idx = join(dir, 'idx');
   encoder = builtinEncoder('tiny', 42);
-  const index = HnswIndex.create(encoder.dim, modelRef('builtin:tiny', encoder));
+  const index = HnswIndex.create(encoder.dim, await modelRef('builtin:tiny', encoder));
+  const hash = await encoder.weightsHash();
   await embedInto(index, encoder, ['welder', 'baker', 'pharmacist'].map((text, i) => ({ id: `j${i}`, text })), { progress: false });
   index.save(idx);
-  live = new LiveIndex(idx, HnswIndex.load(idx), { accept: (m) => checkEncoderMatches(m, encoder, idx), log: (l) => logs.push(l) });
+  live = new LiveIndex(idx, HnswIndex.load(idx), { accept: (m) => checkEncoderMatches(m, encoder, hash, idx), log: (l) => logs.push(l) });
   server = createSearchServer({ index: live, encoder, log: () => {} });
   base = (await listen(server, 0)).url;
 });
@@ -78,7 +79,7 @@ test('a damaged commit and a foreign model are refused once; the served index st
   assert.deepEqual(await get('health'), { status: 'ok', count: 3 });
 
   const other = builtinEncoder('tiny', 7);
-  const foreign = HnswIndex.create(other.dim, modelRef('builtin:tiny', other));
+  const foreign = HnswIndex.create(other.dim, await modelRef('builtin:tiny', other));
   await embedInto(foreign, other, [{ id: 'f', text: 'falconer' }], { progress: false });
   foreign.save(idx, { overwrite: true });
   other.dispose();

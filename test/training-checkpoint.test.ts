@@ -68,13 +68,13 @@ test('a crash before the manifest leaves no checkpoint folder, and the stale tem
   assert.deepEqual(listCheckpoints(root).map((c) => c.step), [3, 1]);
 });
 
-test('weight snapshots restore every variable exactly and reject a mismatched model', () => {
+test('weight snapshots restore every variable exactly and reject a mismatched model', async () => {
   const before = tf.memory().numTensors;
   const vars = new Map<string, tf.Variable>([
     ['b.bias', tf.tidy(() => tf.variable(tf.tensor1d([1, 2])))],
     ['a.weight', tf.tidy(() => tf.variable(tf.tensor2d([[0.1, 0.2], [0.3, Math.PI]])))],
   ]);
-  const snap = snapshot(vars);
+  const snap = await snapshot(vars);
   assert.deepEqual(snap.index.map((e) => e.name), ['a.weight', 'b.bias'], 'sorted by name');
   tf.tidy(() => vars.get('a.weight')!.assign(tf.zeros([2, 2])));
   restore(vars, snap);

@@ -81,7 +81,9 @@ test('24 steps of AdamW / Adam with clipping and a changing lr follow torch.opti
       let grads = raw;
       if (c.clip_max_norm !== null) {
         const clipped = clipByGlobalNorm(raw, c.clip_max_norm);
-        assert.ok(Math.abs(clipped.norm - c.grad_norms[s]) <= 1e-5 * c.grad_norms[s], `${c.name} step ${s + 1}: grad norm ${clipped.norm} vs torch ${c.grad_norms[s]}`);
+        const norm = clipped.norm.dataSync()[0];
+        clipped.norm.dispose();
+        assert.ok(Math.abs(norm - c.grad_norms[s]) <= 1e-5 * c.grad_norms[s], `${c.name} step ${s + 1}: grad norm ${norm} vs torch ${c.grad_norms[s]}`);
         grads = clipped.grads;
       }
       opt.apply(params, grads, fx.lr[s]);
@@ -102,14 +104,14 @@ test('24 steps of AdamW / Adam with clipping and a changing lr follow torch.opti
   }
 });
 
-test('optimizer state round-trips: resuming from a saved state gives identical parameters', () => {
+test('optimizer state round-trips: resuming from a saved state gives identical parameters', async () => {
   const opts = { decoupled: true, betas: [0.9, 0.999] as [number, number], eps: 1e-8, weightDecay: 0.01 };
   const p = tf.tidy(() => tf.variable(tf.tensor1d([1, -2])));
   const params = new Map([['w', p]]);
   const a = new AdamOptimizer(opts);
   const g0 = tf.tensor1d(GRADS[0]);
   a.apply(params, new Map([['w', g0]]), 0.1);
-  const state = a.getState();
+  const state = await a.getState();
   const saved = Float32Array.from(p.dataSync());
   const b = new AdamOptimizer(opts);
   b.setState(state, params);
@@ -153,15 +155,22 @@ test('global-norm clipping matches torch.nn.utils.clip_grad_norm_', () => {
     ['b', tf.tensor1d([12])],
   ]);
   const before = tf.memory().numTensors;
-  assert.ok(Math.abs(globalNorm(grads) - 13) < 1e-5);
+  const read = (t: tf.Scalar) => {
+    const v = t.dataSync()[0];
+    t.dispose();
+    return v;
+  };
+  assert.ok(Math.abs(read(globalNorm(grads)) - 13) < 1e-5);
   const { grads: c, norm } = clipByGlobalNorm(grads, 6.5);
-  assert.ok(Math.abs(norm - 13) < 1e-5);
+  assert.ok(Math.abs(read(norm) - 13) < 1e-5);
   const coef = 6.5 / (13 + 1e-6);
   assert.ok(Math.abs(c.get('a')!.dataSync()[0] - 3 * coef) < 1e-6);
   assert.ok(Math.abs(c.get('b')!.dataSync()[0] - 12 * coef) < 1e-5);
-  const { grads: same } = clipByGlobalNorm(grads, 100);
+  const { grads: same, norm: n2 } = clipByGlobalNorm(grads, 100);
+  n2.dispose();
   assert.deepEqual(Array.from(same.get('a')!.dataSync()), [3, 4], 'below the limit nothing changes');
-  const { grads: pv } = clipPerVariable(grads, 5);
+  const { grads: pv, norm: n3 } = clipPerVariable(grads, 5);
+  assert.ok(Math.abs(read(n3) - 13) < 1e-5, 'per variable reports the global norm before clipping');
   assert.deepEqual(Array.from(pv.get('a')!.dataSync()), [3, 4], 'per variable: a has norm 5, unchanged');
   assert.ok(Math.abs(pv.get('b')!.dataSync()[0] - 5) < 1e-5, 'per variable: b rescaled to norm 5');
   for (const m of [c, same, pv]) for (const t of m.values()) t.dispose();

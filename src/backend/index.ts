@@ -116,6 +116,16 @@ export function assertBackendHealthy(): void {
   if (e) throw new BackendError(`the webgpu backend reported an error, so the results would be wrong (${e}); run with --backend wasm or cpu`);
 }
 
+/**
+ * Copy tensors to the host, all reads in flight together. Asynchronous on purpose: the
+ * webgpu backend cannot read synchronously in Node (its dataSync needs OffscreenCanvas).
+ */
+export async function readToHost<K>(tensors: Map<K, tf.Tensor>): Promise<Map<K, Float32Array>> {
+  const keys = [...tensors.keys()];
+  const values = await Promise.all(keys.map((k) => tensors.get(k)!.data()));
+  return new Map(keys.map((k, i) => [k, values[i] as Float32Array]));
+}
+
 export function currentBackend(): string | null {
   return chosen;
 }

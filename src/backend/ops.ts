@@ -32,6 +32,18 @@ function customGrad<A extends tf.Tensor[]>(
   return tf.customGrad(tidied as unknown as Parameters<typeof tf.customGrad>[0]) as unknown as (...args: A) => tf.Tensor;
 }
 
+/**
+ * `f` as one op with a zero gradient for every input (as if its result were torch's
+ * `detach()`ed). The ops inside run nested in the custom op, so they are not recorded for
+ * backprop: comparisons, which have no gradient in tfjs, may be used, e.g. to build masks.
+ */
+export function nonDifferentiable<A extends tf.Tensor[]>(f: (...args: A) => tf.Tensor): (...args: A) => tf.Tensor {
+  return customGrad<A>((...args) => {
+    const inputs = args.slice(0, -1) as A;
+    return { value: f(...inputs), gradFunc: () => inputs.map((x) => tf.zerosLike(x)) };
+  });
+}
+
 let fastPaths = true;
 
 /**
@@ -229,7 +241,7 @@ export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, bias: 
 }
 
 /**
- * Rows of an embedding table: table [vocab, dim], ids int32 [...] -> [..., dim].
+ * Rows of an embedding table: table [vocab, dim], ids (host int32, of `shape`) -> [...shape, dim].
  *
  * The gradient is the scatter-add of the incoming rows into a [vocab, dim] zero table. tfjs
  * writes gather's gradient with `UnsortedSegmentSum`, which the wasm backend lacks (we
@@ -237,20 +249,24 @@ export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, bias: 
  * `tf.scatterND`, which every backend implements natively and which sums duplicate ids (as
  * TensorFlow's scatter_nd: https://www.tensorflow.org/api_docs/python/tf/scatter_nd).
  */
-export function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor): tf.Tensor {
-  if (!fastPaths) return tf.gather(table, ids);
-  const [vocab, dim] = table.shape;
-  // The ids are copied out now: the gradient runs after the caller's tidy has disposed `ids`.
-  const idData = Int32Array.from(ids.dataSync() as ArrayLike<number>);
-  const f = customGrad<[tf.Tensor2D]>((t) => ({
-    value: tf.gather(t, ids),
-    gradFunc: (dy) => {
-      const rows = tf.reshape(dy, [-1, dim]);
-      const idx = tf.tensor2d(idData, [idData.length, 1], 'int32');
-      return [tf.scatterND(idx, rows, [vocab, dim])];
-    },
-  }));
-  return f(table);
+export function embeddingLookup(table: tf.Tensor2D, ids: Int32Array, shape: number[]): tf.Tensor {
+  // The ids come from the host: the gradient needs them after the caller's tidy has ended,
+  // and reading them back from a GPU backend would need an (asynchronous) download.
+  return tf.tidy(() => {
+    const idTensor = tf.tensor(ids, shape, 'int32');
+    if (!fastPaths) return tf.gather(table, idTensor);
+    const [vocab, dim] = table.shape;
+    const idData = Int32Array.from(ids);
+    const f = customGrad<[tf.Tensor2D]>((t) => ({
+      value: tf.gather(t, idTensor),
+      gradFunc: (dy) => {
+        const rows = tf.reshape(dy, [-1, dim]);
+        const idx = tf.tensor2d(idData, [idData.length, 1], 'int32');
+        return [tf.scatterND(idx, rows, [vocab, dim])];
+      },
+    }));
+    return f(table);
+  });
 }
 
 /**

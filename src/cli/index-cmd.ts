@@ -45,7 +45,7 @@ const build: CommandModule<Common, Common & { model: string; input: string; text
     const encoder = await loadEncoder(argv.model);
     if (!(argv.targetRecall > 0 && argv.targetRecall <= 1)) throw new UserError(`--target-recall must be in (0, 1], got ${argv.targetRecall}`);
     const params = { M: argv.M, efConstruction: argv.efConstruction, ...(argv.ef !== undefined ? { ef: argv.ef } : {}) };
-    const { index, calibration } = await buildIndex(encoder, modelRef(argv.model, encoder), corpus.items, { params, targetRecall: argv.targetRecall, batchSize: argv.batchSize });
+    const { index, calibration } = await buildIndex(encoder, await modelRef(argv.model, encoder), corpus.items, { params, targetRecall: argv.targetRecall, batchSize: argv.batchSize });
     if (calibration) reportCalibration(calibration);
     index.save(argv.out, { overwrite: argv.force });
     encoder.dispose();
@@ -66,7 +66,7 @@ const add: CommandModule<Common, Common & { index: string; model?: string; input
     const corpus = readCorpus(argv.input, { textColumn: argv.textColumn, idColumn: argv.idColumn, firstId: index.total });
     await initBackend(argv.backend);
     const encoder = await loadEncoder(argv.model ?? index.model.path);
-    checkEncoderMatches(index.manifest(), encoder, argv.index);
+    checkEncoderMatches(index.manifest(), encoder, await encoder.weightsHash(), argv.index);
     const before = index.count;
     const calibration = await addToIndex(index, encoder, corpus.items, { batchSize: argv.batchSize });
     if (calibration) reportCalibration(calibration);

@@ -39,7 +39,7 @@ export const searchCommand: CommandModule<{ backend: string }, Args> = {
     const index = HnswIndex.load(argv.index);
     await initBackend(argv.backend);
     const encoder = await loadEncoder(argv.model ?? index.model.path);
-    checkEncoderMatches(index.manifest(), encoder, argv.index);
+    checkEncoderMatches(index.manifest(), encoder, await encoder.weightsHash(), argv.index);
     const vectors = await encoder.encode(queries, { normalize: true });
     encoder.dispose();
     const out: string[] = [];

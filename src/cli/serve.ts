@@ -37,8 +37,9 @@ export const serveCommand: CommandModule<{ backend: string }, Args> = {
     const index = HnswIndex.load(argv.index);
     await initBackend(argv.backend);
     const encoder = await loadEncoder(argv.model ?? index.model.path);
-    checkEncoderMatches(index.manifest(), encoder, argv.index);
-    const live = new LiveIndex(argv.index, index, { accept: (m) => checkEncoderMatches(m, encoder, argv.index) });
+    const hash = await encoder.weightsHash();
+    checkEncoderMatches(index.manifest(), encoder, hash, argv.index);
+    const live = new LiveIndex(argv.index, index, { accept: (m) => checkEncoderMatches(m, encoder, hash, argv.index) });
     if (argv.reload > 0) live.start(argv.reload * 1000);
     const server = createSearchServer({ index: live, encoder, maxK: argv.maxK });
     let addr;

@@ -26,6 +26,7 @@
  * loss = 0.4² + (0.5 - 0.3)² = 0.2.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { nonDifferentiable } from '../backend/ops.js';
 import { DISTANCE_NAMES, DISTANCES, type DistanceName } from './distances.js';
 import { defineLoss, resolveParams, type Loss, type LossParamSpec } from './types.js';
 
@@ -35,27 +36,35 @@ export const ONLINE_CONTRASTIVE_PARAMS: LossParamSpec = {
 };
 
 /**
- * Which pairs are hard, from plain numbers: returns 0/1 masks [batch] for positives and
- * negatives. Exported for tests. NaN thresholds (e.g. no negatives at all) select nothing,
- * as the comparisons with NaN do in torch.
+ * Which pairs are hard: 0/1 masks [batch] for positives and negatives, computed on the
+ * backend (no read back to the host, which GPU backends cannot do synchronously). NaN
+ * thresholds (e.g. no negatives at all) select nothing, as the comparisons with NaN do in
+ * torch. Exported for tests.
  */
-export function hardPairMasks(distances: ArrayLike<number>, labels: ArrayLike<number>): { pos: Float32Array; neg: Float32Array } {
-  const posIdx: number[] = [];
-  const negIdx: number[] = [];
-  for (let i = 0; i < labels.length; i++) {
-    if (labels[i] === 1) posIdx.push(i);
-    else if (labels[i] === 0) negIdx.push(i);
-  }
-  const pick = (idx: number[]) => idx.map((i) => distances[i]);
-  const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : NaN);
-  const negThreshold = posIdx.length > 1 ? Math.max(...pick(posIdx)) : mean(pick(negIdx));
-  const posThreshold = negIdx.length > 1 ? Math.min(...pick(negIdx)) : mean(pick(posIdx));
-  const pos = new Float32Array(labels.length);
-  const neg = new Float32Array(labels.length);
-  for (const i of negIdx) neg[i] = distances[i] < negThreshold ? 1 : 0;
-  for (const i of posIdx) pos[i] = distances[i] > posThreshold ? 1 : 0;
-  return { pos, neg };
+export function hardPairMasks(distances: tf.Tensor1D, labels: tf.Tensor1D): { pos: tf.Tensor1D; neg: tf.Tensor1D } {
+  return tf.tidy(() => {
+    const [pos, neg] = tf.unstack(selectHard(distances, labels)) as tf.Tensor1D[];
+    return { pos, neg };
+  });
 }
+
+/** [2, batch]: the positive and negative masks; the selection is not differentiated. */
+const selectHard = nonDifferentiable((d: tf.Tensor, labels: tf.Tensor) => {
+  const y = tf.cast(labels, 'float32');
+  const isPos = tf.equal(y, 1); // [batch] bool
+  const isNeg = tf.equal(y, 0);
+  const nPos = tf.sum(tf.cast(isPos, 'float32'));
+  const nNeg = tf.sum(tf.cast(isNeg, 'float32'));
+  const maxPos = tf.max(tf.where(isPos, d, tf.fill(d.shape, -Infinity)));
+  const minNeg = tf.min(tf.where(isNeg, d, tf.fill(d.shape, Infinity)));
+  const meanPos = tf.div(tf.sum(tf.where(isPos, d, tf.zerosLike(d))), nPos); // NaN without positives
+  const meanNeg = tf.div(tf.sum(tf.where(isNeg, d, tf.zerosLike(d))), nNeg);
+  const negThreshold = tf.where(tf.greater(nPos, 1), maxPos, meanNeg);
+  const posThreshold = tf.where(tf.greater(nNeg, 1), minNeg, meanPos);
+  const pos = tf.logicalAnd(isPos, tf.greater(d, posThreshold));
+  const neg = tf.logicalAnd(isNeg, tf.less(d, negThreshold));
+  return tf.cast(tf.stack([pos, neg]), 'float32');
+});
 
 export function createOnlineContrastiveLoss(params: Record<string, unknown> = {}): Loss {
   const p = resolveParams('online_contrastive', ONLINE_CONTRASTIVE_PARAMS, params);
@@ -63,10 +72,7 @@ export function createOnlineContrastiveLoss(params: Record<string, unknown> = {}
   const distance = DISTANCES[p.distance as DistanceName];
   return defineLoss({ name: 'online_contrastive', columns: 2, maxColumns: 2, needsLabel: true, params: p }, (embeddings, labels) => {
     const d = distance(embeddings[0], embeddings[1]); // [batch]
-    // The selection is a non-differentiable mask; read it on the host (batch is small).
-    const masks = hardPairMasks(d.dataSync(), labels!.dataSync());
-    const posMask = tf.tensor1d(masks.pos); // [batch]
-    const negMask = tf.tensor1d(masks.neg); // [batch]
+    const { pos: posMask, neg: negMask } = hardPairMasks(d, labels!); // [batch] each
     const positive = tf.sum(tf.mul(posMask, tf.square(d)));
     const negative = tf.sum(tf.mul(negMask, tf.square(tf.relu(tf.sub(margin, d)))));
     return tf.add(positive, negative) as tf.Scalar;

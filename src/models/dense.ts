@@ -56,10 +56,11 @@ export class DenseLayer {
     return { in_features: this.inFeatures, out_features: this.outFeatures, bias: this.bias !== null, activation_function: activationToTorch(this.activationName) };
   }
 
-  exportWeights(): Map<string, { shape: number[]; data: Float32Array }> {
+  /** PyTorch-layout weights from the host copies of `kernel` and `bias`. */
+  exportWeights(kernel: Float32Array, bias: Float32Array | null): Map<string, { shape: number[]; data: Float32Array }> {
     const out = new Map<string, { shape: number[]; data: Float32Array }>();
-    out.set('linear.weight', { shape: [this.outFeatures, this.inFeatures], data: transpose2d(this.kernel.dataSync() as Float32Array, this.inFeatures, this.outFeatures) });
-    if (this.bias) out.set('linear.bias', { shape: [this.outFeatures], data: new Float32Array(this.bias.dataSync() as Float32Array) });
+    out.set('linear.weight', { shape: [this.outFeatures, this.inFeatures], data: transpose2d(kernel, this.inFeatures, this.outFeatures) });
+    if (this.bias && bias) out.set('linear.bias', { shape: [this.outFeatures], data: new Float32Array(bias) });
     return out;
   }
 

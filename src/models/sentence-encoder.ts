@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { ModelError } from '../errors.js';
-import { assertBackendHealthy } from '../backend/index.js';
+import { assertBackendHealthy, readToHost } from '../backend/index.js';
 import { replaceDirAtomic } from '../util/fs.js';
 import { l2Normalize } from '../similarity/index.js';
 import { parseConfig, type TransformerConfig } from './config.js';
@@ -135,12 +135,13 @@ export class SentenceEncoder implements Encoder {
     }
   }
 
-  weightsHash(): string {
+  async weightsHash(): Promise<string> {
     const h = createHash('sha256');
     const named = [...this.namedWeights()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const values = await readToHost(new Map(named));
     for (const [name, v] of named) {
       h.update(`${name}:${v.shape.join('x')};`);
-      const data = v.dataSync() as Float32Array;
+      const data = values.get(name)!;
       h.update(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
     }
     h.update(JSON.stringify({ pooling: this.parts.pooling, normalize: this.parts.normalize, max: this.maxSeqLength }));
@@ -148,17 +149,18 @@ export class SentenceEncoder implements Encoder {
   }
 
   async save(dir: string): Promise<void> {
-    replaceDirAtomic(dir, (tmp) => this.writeFolder(tmp));
+    const values = await readToHost(this.namedWeights());
+    replaceDirAtomic(dir, (tmp) => this.writeFolder(tmp, values));
   }
 
-  private writeFolder(dir: string): void {
+  private writeFolder(dir: string, values: Map<string, Float32Array>): void {
     const json = (file: string, v: unknown) => {
       mkdirSync(join(dir, file, '..'), { recursive: true });
       writeFileSync(join(dir, file), JSON.stringify(v, null, 2) + '\n');
     };
     const modules: Record<string, unknown>[] = [{ idx: 0, name: '0', path: '', type: 'sentence_transformers.models.Transformer' }];
     json('config.json', this.config.raw);
-    writeSafetensors(join(dir, 'model.safetensors'), this.parts.transformer.exportWeights(), { format: 'pt' });
+    writeSafetensors(join(dir, 'model.safetensors'), this.parts.transformer.exportWeights(values), { format: 'pt' });
     for (const [name, bytes] of this.parts.tokenizer.files) writeFileSync(join(dir, name), bytes);
     json('sentence_bert_config.json', { max_seq_length: this.maxSeqLength, do_lower_case: this.parts.doLowerCase ?? false });
     json('config_sentence_transformers.json', {
@@ -171,11 +173,12 @@ export class SentenceEncoder implements Encoder {
     const poolDir = `${idx}_Pooling`;
     json(`${poolDir}/config.json`, poolingConfig(this.parts.pooling, this.config.hiddenSize));
     modules.push({ idx, name: String(idx), path: poolDir, type: 'sentence_transformers.models.Pooling' });
-    for (const d of this.parts.dense) {
+    for (const [i, d] of this.parts.dense.entries()) {
       idx++;
       const p = `${idx}_Dense`;
       json(`${p}/config.json`, d.config());
-      writeSafetensors(join(dir, p, 'model.safetensors'), d.exportWeights(), { format: 'pt' });
+      const kernel = values.get(`dense.${i}.linear.weight`)!;
+      writeSafetensors(join(dir, p, 'model.safetensors'), d.exportWeights(kernel, values.get(`dense.${i}.linear.bias`) ?? null), { format: 'pt' });
       modules.push({ idx, name: String(idx), path: p, type: 'sentence_transformers.models.Dense' });
     }
     if (this.parts.normalize) {

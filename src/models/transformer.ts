@@ -148,7 +148,7 @@ export function relativePositionBucket(relative: number, numBuckets = 32, maxDis
 export class TransformerModel {
   readonly weights = new Map<string, tf.Variable>();
   private readonly act: (x: tf.Tensor) => tf.Tensor;
-  private posBiasIndex: { seqLen: number; idx: tf.Tensor } | null = null;
+  private posBiasIndex: { seqLen: number; idx: Int32Array } | null = null;
 
   constructor(
     readonly config: TransformerConfig,
@@ -212,13 +212,10 @@ export class TransformerModel {
     const hd = H / nh;
     if (T > cfg.maxPositions) throw new Error(`internal: sequence length ${T} exceeds max_position_embeddings ${cfg.maxPositions}`);
     return tf.tidy(() => {
-      const ids = tf.tensor2d(batch.inputIds, [B, T], 'int32');
-      let x = embeddingLookup(this.w('embeddings.word_embeddings.weight') as tf.Tensor2D, ids);
-      const pos = tf.tensor2d(this.positionIds(batch), [B, T], 'int32');
-      x = tf.add(x, embeddingLookup(this.w('embeddings.position_embeddings.weight') as tf.Tensor2D, pos));
+      let x = embeddingLookup(this.w('embeddings.word_embeddings.weight') as tf.Tensor2D, batch.inputIds, [B, T]);
+      x = tf.add(x, embeddingLookup(this.w('embeddings.position_embeddings.weight') as tf.Tensor2D, this.positionIds(batch), [B, T]));
       if (cfg.typeVocabSize > 0) {
-        const types = tf.tensor2d(batch.tokenTypeIds, [B, T], 'int32');
-        x = tf.add(x, embeddingLookup(this.w('embeddings.token_type_embeddings.weight') as tf.Tensor2D, types));
+        x = tf.add(x, embeddingLookup(this.w('embeddings.token_type_embeddings.weight') as tf.Tensor2D, batch.tokenTypeIds, [B, T]));
       }
       x = this.ln(x, 'embeddings.LayerNorm');
 
@@ -256,22 +253,24 @@ export class TransformerModel {
   /** MPNet's relative position bias for length T: [1, heads, T, T]. */
   private mpnetPositionBias(T: number): tf.Tensor {
     if (!this.posBiasIndex || this.posBiasIndex.seqLen !== T) {
-      this.posBiasIndex?.idx.dispose();
       const idx = new Int32Array(T * T);
       for (let q = 0; q < T; q++) for (let k = 0; k < T; k++) idx[q * T + k] = relativePositionBucket(k - q, this.config.relativeAttentionNumBuckets);
-      this.posBiasIndex = { seqLen: T, idx: tf.keep(tf.tensor2d(idx, [T, T], 'int32')) };
+      this.posBiasIndex = { seqLen: T, idx };
     }
     const table = this.w('encoder.relative_attention_bias.weight') as tf.Tensor2D; // [buckets, heads]
-    const values = embeddingLookup(table, this.posBiasIndex.idx); // [T, T, heads]
+    const values = embeddingLookup(table, this.posBiasIndex.idx, [T, T]); // [T, T, heads]
     return tf.expandDims(tf.transpose(values, [2, 0, 1]), 0);
   }
 
-  /** Current weights in PyTorch layout, by checkpoint name. */
-  exportWeights(): Map<string, { shape: number[]; data: Float32Array }> {
+  /**
+   * Weights in PyTorch layout, by checkpoint name, from `values` (this model's variables read
+   * to the host, by the same names; reading is async so that GPU backends can do it).
+   */
+  exportWeights(values: Map<string, Float32Array>): Map<string, { shape: number[]; data: Float32Array }> {
     const out = new Map<string, { shape: number[]; data: Float32Array }>();
     for (const spec of paramSpecs(this.config)) {
-      const v = this.w(spec.name);
-      const data = v.dataSync() as Float32Array;
+      const data = values.get(spec.name);
+      if (!data) throw new Error(`exportWeights: no values for '${spec.name}'`);
       out.set(spec.name, { shape: spec.shape, data: spec.linear ? transpose2d(data, spec.shape[1], spec.shape[0]) : new Float32Array(data) });
     }
     return out;
@@ -285,7 +284,6 @@ export class TransformerModel {
   dispose(): void {
     for (const v of this.weights.values()) v.dispose();
     this.weights.clear();
-    this.posBiasIndex?.idx.dispose();
     this.posBiasIndex = null;
   }
 }

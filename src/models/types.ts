@@ -47,7 +47,7 @@ export interface Encoder {
   freeze(opts: { embeddings?: boolean; layers?: number }): void;
   /** Write a sentence-transformers folder that Python `SentenceTransformer(dir)` loads. */
   save(dir: string): Promise<void>;
-  /** sha256 over all weights, stable across save/load. */
-  weightsHash(): string;
+  /** sha256 over all weights, stable across save/load (async: GPU backends read asynchronously). */
+  weightsHash(): Promise<string>;
   dispose(): void;
 }

@@ -18,8 +18,8 @@ export type TextEncoder = Pick<Encoder, 'dim' | 'source' | 'encode' | 'weightsHa
 const CHUNK = 512;
 
 /** How the manifest names a model: an absolute folder path, or the spec as given (hub id, builtin:). */
-export function modelRef(spec: string, encoder: TextEncoder): ModelRef {
-  return { path: existsSync(spec) ? resolve(spec) : spec, weightsHash: encoder.weightsHash() };
+export async function modelRef(spec: string, encoder: TextEncoder): Promise<ModelRef> {
+  return { path: existsSync(spec) ? resolve(spec) : spec, weightsHash: await encoder.weightsHash() };
 }
 
 /** Embed `items` (L2-normalised) and add them to `index`. */
@@ -87,14 +87,13 @@ async function addCalibrated(index: HnswIndex, encoder: TextEncoder, items: Item
 
 /**
  * Refuse a query encoder that is not the index's: different embedding size, or different
- * weights (sha256 over all weights, Encoder.weightsHash()). Vectors of another model live in
+ * weights (`hash`: the encoder's weightsHash(), sha256 over all weights). Vectors of another model live in
  * another space, so results would be meaningless rather than merely worse.
  */
-export function checkEncoderMatches(manifest: Pick<Manifest, 'dim' | 'model'>, encoder: TextEncoder, dir: string): void {
+export function checkEncoderMatches(manifest: Pick<Manifest, 'dim' | 'model'>, encoder: Pick<TextEncoder, 'dim' | 'source'>, hash: string, dir: string): void {
   if (encoder.dim !== manifest.dim) {
     throw new UserError(`model ${encoder.source} makes ${encoder.dim}-dimensional embeddings but the index in ${dir} holds ${manifest.dim}-dimensional ones (built with ${manifest.model.path})`);
   }
-  const hash = encoder.weightsHash();
   if (hash !== manifest.model.weightsHash) {
     throw new UserError(`model ${encoder.source} is not the one the index in ${dir} was built with (${manifest.model.path}; weights hash ${manifest.model.weightsHash.slice(0, 12)} != ${hash.slice(0, 12)})`);
   }

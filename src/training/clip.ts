@@ -7,35 +7,29 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-/** Returns the clipped gradients (new tensors; the inputs are not disposed) and the total norm before clipping. */
-export function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number): { grads: Map<string, tf.Tensor>; norm: number } {
-  const total = globalNorm(grads);
-  const coef = Math.min(1, maxNorm / (total + 1e-6));
+/**
+ * Returns the clipped gradients (new tensors; the inputs are not disposed) and the total norm
+ * before clipping, as a scalar tensor the caller reads (asynchronously) and disposes. Nothing
+ * here waits for the device.
+ */
+export function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number): { grads: Map<string, tf.Tensor>; norm: tf.Scalar } {
+  const norm = globalNorm(grads);
+  const coef = tf.tidy(() => tf.minimum(1, tf.div(maxNorm, tf.add(norm, 1e-6)))); // torch: clamp(max_norm / (total + 1e-6), max=1)
   const out = new Map<string, tf.Tensor>();
-  for (const [k, g] of grads) out.set(k, tf.tidy(() => tf.mul(g, coef)));
-  return { grads: out, norm: total };
+  for (const [k, g] of grads) out.set(k, tf.mul(g, coef));
+  coef.dispose();
+  return { grads: out, norm };
 }
 
-export function clipPerVariable(grads: Map<string, tf.Tensor>, maxNorm: number): { grads: Map<string, tf.Tensor>; norm: number } {
-  const total = globalNorm(grads);
+export function clipPerVariable(grads: Map<string, tf.Tensor>, maxNorm: number): { grads: Map<string, tf.Tensor>; norm: tf.Scalar } {
   const out = new Map<string, tf.Tensor>();
-  for (const [k, g] of grads) {
-    out.set(
-      k,
-      tf.tidy(() => {
-        const n = tf.norm(g).dataSync()[0];
-        return n > maxNorm ? tf.mul(g, maxNorm / n) : tf.clone(g);
-      }),
-    );
-  }
-  return { grads: out, norm: total };
+  // min(1, max / ||g||) is 1 (an exact no-op) at or below the limit, and for a zero gradient.
+  for (const [k, g] of grads) out.set(k, tf.tidy(() => tf.mul(g, tf.minimum(1, tf.div(maxNorm, tf.norm(g))))));
+  return { grads: out, norm: globalNorm(grads) };
 }
 
 /** sqrt(sum over gradients of ||g||^2), computed in float32 on the backend like torch. */
-export function globalNorm(grads: Map<string, tf.Tensor>): number {
-  if (grads.size === 0) return 0;
-  return tf.tidy(() => {
-    const norms = [...grads.values()].map((g) => tf.norm(g));
-    return tf.norm(tf.stack(norms)).dataSync()[0];
-  });
+export function globalNorm(grads: Map<string, tf.Tensor>): tf.Scalar {
+  if (grads.size === 0) return tf.scalar(0);
+  return tf.tidy(() => tf.norm(tf.stack([...grads.values()].map((g) => tf.norm(g)))) as tf.Scalar);
 }

@@ -15,6 +15,7 @@
  *   p      = p - (lr / (1 - b1^t)) * m / denom
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { readToHost } from '../backend/index.js';
 
 export interface AdamOptions {
   /** 'adamw' decays weights directly; 'adam' adds wd * p to the gradient (torch semantics). */
@@ -85,11 +86,10 @@ export class AdamOptimizer {
   }
 
   /** A copy of the full state, for a checkpoint. */
-  getState(): OptimizerState {
+  async getState(): Promise<OptimizerState> {
+    const [m, v] = await Promise.all([readToHost(this.m), readToHost(this.v)]);
     const moments = new Map<string, { m: Float32Array; v: Float32Array }>();
-    for (const [name, m] of this.m) {
-      moments.set(name, { m: m.dataSync() as Float32Array, v: this.v.get(name)!.dataSync() as Float32Array });
-    }
+    for (const name of this.m.keys()) moments.set(name, { m: m.get(name)!, v: v.get(name)! });
     return { step: this.step, moments };
   }
 

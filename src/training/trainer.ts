@@ -13,6 +13,7 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renam
 import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { TrainingAborted, UserError } from '../errors.js';
+import { assertBackendHealthy } from '../backend/index.js';
 import { loadEncoder, type SentenceEncoder } from '../models/index.js';
 import type { PoolingMode } from '../models/pooling.js';
 import { evaluateSts } from '../evaluation/sts-evaluator.js';
@@ -144,9 +145,9 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
       log(`dev before training: ${summarise(state.startMetrics, recipe.evaluation.monitor)}`);
     }
 
-    const writeCheckpoint = (): string => {
-      const w = snapshot(all);
-      const moments = packMoments(optimizer, trainable);
+    const writeCheckpoint = async (): Promise<string> => {
+      const w = await snapshot(all);
+      const moments = await packMoments(optimizer, trainable);
       return saveCheckpoint(
         ckptRoot,
         state.step,
@@ -175,7 +176,7 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
       if (improved) {
         state.best = { step: state.step, value };
         state.badEvals = 0;
-        if (recipe.evaluation.keep_best) best = snapshot(all);
+        if (recipe.evaluation.keep_best) best = await snapshot(all);
       } else {
         state.badEvals += 1;
       }
@@ -207,7 +208,7 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
         while (!stop && state.batchInEpoch < batches.length) {
           const group = batches.slice(state.batchInEpoch, Math.min(state.batchInEpoch + accum, batches.length));
           const lr = schedule.lrAt(state.step);
-          const { loss: lossValue, norm } = stepOnce(encoder, loss, group, trainable, optimizer, recipe, lr, opts.test?.nanAtStep === state.step + 1);
+          const { loss: lossValue, norm } = await stepOnce(encoder, loss, group, trainable, optimizer, recipe, lr, opts.test?.nanAtStep === state.step + 1);
           if (!Number.isFinite(lossValue) || !Number.isFinite(norm)) {
             const last = latestCheckpoint(ckptRoot);
             throw new TrainingAborted(
@@ -236,9 +237,9 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
             log(`epoch ${finishedEpoch + 1}/${recipe.training.epochs} done at step ${state.step}`);
           }
           const epochDone = state.batchInEpoch === 0;
-          if (ckEvery !== null && state.step % ckEvery === 0) writeCheckpoint();
+          if (ckEvery !== null && state.step % ckEvery === 0) await writeCheckpoint();
           if (opts.signal?.aborted) {
-            const dir = writeCheckpoint();
+            const dir = await writeCheckpoint();
             throw new TrainingAborted(`interrupted at step ${state.step}: checkpoint written to ${dir}; continue with --resume`);
           }
           if (opts.test?.stepDelayMs) await sleep(opts.test.stepDelayMs);
@@ -250,7 +251,7 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
       bar.stop();
     }
     // A final checkpoint, so --resume of a finished run is a no-op and the state is inspectable.
-    if (ckEvery === null || state.step % ckEvery !== 0) writeCheckpoint();
+    if (ckEvery === null || state.step % ckEvery !== 0) await writeCheckpoint();
 
     if (recipe.evaluation.keep_best && best !== null && state.best !== null && state.best.step !== state.step) {
       restore(all, best);
@@ -278,7 +279,7 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
       testMetrics,
       best: state.best,
       stoppedEarly: state.stoppedEarly,
-      weightsHash: encoder.weightsHash(),
+      weightsHash: await encoder.weightsHash(),
     };
   } finally {
     optimizer.dispose();
@@ -288,8 +289,12 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
 
 // ---------------------------------------------------------------------------------------------
 
-/** One optimizer step over `group` (grad_accum_steps batches): mean loss, clipped mean gradient, update. */
-function stepOnce(
+/**
+ * One optimizer step over `group` (grad_accum_steps batches): mean loss, clipped mean gradient,
+ * update. The loss and gradient norm are read (asynchronously, as GPU backends need) before
+ * the update, so a NaN never reaches the weights.
+ */
+async function stepOnce(
   encoder: SentenceEncoder,
   loss: TrainLoss,
   group: Example[][],
@@ -298,15 +303,14 @@ function stepOnce(
   recipe: Recipe,
   lr: number,
   injectNan: boolean,
-): { loss: number; norm: number } {
+): Promise<{ loss: number; norm: number }> {
   const varList = [...trainable.values()];
   const tfName = new Map([...trainable].map(([name, v]) => [v.name, name]));
   let sum: Map<string, tf.Tensor> | null = null;
-  let lossSum = 0;
+  const values: tf.Scalar[] = [];
   for (const batch of group) {
     const { value, grads } = tf.variableGrads(() => batchLoss(encoder, loss, batch), varList);
-    lossSum += value.dataSync()[0];
-    value.dispose();
+    values.push(value);
     const named = new Map<string, tf.Tensor>();
     for (const [k, g] of Object.entries(grads)) named.set(tfName.get(k)!, g);
     if (sum === null) sum = named;
@@ -328,17 +332,22 @@ function stepOnce(
     }
     grads = scaled;
   }
-  const meanLoss = injectNan ? NaN : lossSum / group.length;
-  let norm: number;
+  let normT: tf.Scalar;
   const clip = recipe.optimizer.clip_grad_norm;
   if (clip !== null) {
     const clipped = recipe.optimizer.clip_scope === 'global' ? clipByGlobalNorm(grads, clip) : clipPerVariable(grads, clip);
     for (const g of grads.values()) g.dispose();
     grads = clipped.grads;
-    norm = clipped.norm;
+    normT = clipped.norm;
   } else {
-    norm = globalNorm(grads);
+    normT = globalNorm(grads);
   }
+  const [lossValues, normValue] = await Promise.all([Promise.all(values.map((v) => v.data())), normT.data()]);
+  for (const t of [...values, normT]) t.dispose();
+  assertBackendHealthy();
+  const lossSum = lossValues.reduce((a, v) => a + v[0], 0);
+  const meanLoss = injectNan ? NaN : lossSum / group.length;
+  const norm = normValue[0];
   if (Number.isFinite(meanLoss) && Number.isFinite(norm)) optimizer.apply(trainable, grads, lr);
   for (const g of grads.values()) g.dispose();
   return { loss: meanLoss, norm };
@@ -400,18 +409,20 @@ async function evalSet(
     Object.assign(metrics, r.metrics);
     scatterSink?.push({ gold: r.gold, predicted: r.cosine, label: `${label ?? 'dev'}: cosine vs gold` });
   }
-  metrics.dev_loss = datasetLoss(encoder, loss, set, recipe.evaluation.batch_size);
+  metrics.dev_loss = await datasetLoss(encoder, loss, set, recipe.evaluation.batch_size);
   return metrics;
 }
 
 /** Mean loss over a data set in fixed order, weighted by batch size. */
-function datasetLoss(encoder: SentenceEncoder, loss: TrainLoss, set: Example[], batchSize: number): number {
+async function datasetLoss(encoder: SentenceEncoder, loss: TrainLoss, set: Example[], batchSize: number): Promise<number> {
   let sum = 0;
   let n = 0;
   for (let i = 0; i < set.length; i += batchSize) {
     const batch = set.slice(i, i + batchSize);
     if (batch.length < 2 && loss.columns > 0 && i > 0) break; // in-batch losses need 2+ rows; drop a lone tail
-    sum += tf.tidy(() => batchLoss(encoder, loss, batch).dataSync()[0]) * batch.length;
+    const value = tf.tidy(() => batchLoss(encoder, loss, batch));
+    sum += (await value.data())[0] * batch.length;
+    value.dispose();
     n += batch.length;
   }
   return n ? sum / n : NaN;
@@ -422,8 +433,8 @@ function summarise(m: Record<string, number>, monitor: string): string {
   return keys.map((k) => `${k} ${m[k].toFixed(4)}`).join(', ');
 }
 
-function packMoments(opt: AdamOptimizer, trainable: Map<string, tf.Variable>): Snapshot {
-  const st = opt.getState();
+async function packMoments(opt: AdamOptimizer, trainable: Map<string, tf.Variable>): Promise<Snapshot> {
+  const st = await opt.getState();
   const index: TensorIndexEntry[] = [];
   let offset = 0;
   for (const [name, v] of trainable) {

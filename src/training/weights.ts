@@ -1,8 +1,9 @@
 /**
  * Weights as flat float32 snapshots: read every variable out (for checkpoints and for keeping
- * the best model) and write them back bit for bit.
+ * the best model) and write them back bit for bit. Reading is async (see readToHost).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { readToHost } from '../backend/index.js';
 import type { TensorIndexEntry } from './checkpoint.js';
 
 export interface Snapshot {
@@ -11,7 +12,7 @@ export interface Snapshot {
 }
 
 /** Copy every variable (sorted by name, so the layout never depends on map order). */
-export function snapshot(vars: Map<string, tf.Variable>): Snapshot {
+export async function snapshot(vars: Map<string, tf.Variable>): Promise<Snapshot> {
   const names = [...vars.keys()].sort();
   const index: TensorIndexEntry[] = [];
   let offset = 0;
@@ -22,7 +23,8 @@ export function snapshot(vars: Map<string, tf.Variable>): Snapshot {
     offset += v.size;
   }
   const data = new Float32Array(offset);
-  for (const e of index) data.set(vars.get(e.name)!.dataSync() as Float32Array, e.offset);
+  const values = await readToHost(vars);
+  for (const e of index) data.set(values.get(e.name)!, e.offset);
   return { index, data };
 }
 
