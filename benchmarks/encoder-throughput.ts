@@ -150,21 +150,21 @@ function syntheticBatch(B: number, T: number, vocab: number): TokenBatch {
 /**
  * Wall and CPU seconds of f. The wasm backend is single-threaded, so CPU time (user + system of
  * this process) is the figure that stays meaningful when other jobs share the machine's cores;
- * both are reported.
+ * both are reported. On a GPU backend only wall time means anything.
  */
-function time(f: () => void): { wall: number; cpu: number } {
+async function time(f: () => Promise<void>): Promise<{ wall: number; cpu: number }> {
   const c0 = process.cpuUsage();
   const t0 = performance.now();
-  f();
+  await f();
   const c = process.cpuUsage(c0);
   return { wall: (performance.now() - t0) / 1000, cpu: (c.user + c.system) / 1e6 };
 }
 
-function timeSteps(f: () => void, steps: number): { wall: number; cpu: number } {
+async function timeSteps(f: () => Promise<void>, steps: number): Promise<{ wall: number; cpu: number }> {
   let wall = 0;
   let cpu = 0;
   for (let i = 0; i < steps; i++) {
-    const t = time(f);
+    const t = await time(f);
     wall += t.wall;
     cpu += t.cpu;
   }
@@ -182,22 +182,29 @@ async function main(): Promise<void> {
   const T = args.seq;
   const fwdFlops = forwardFlops(B, T);
 
-  const encodeOnce = () => tf.tidy(() => encoder.forward(batch).dataSync());
-  const trainOnce = () => {
+  // Reads are async (data(), not dataSync()): GPU backends in Node can only read that way, and
+  // awaiting every result is what makes the step's time include the device's work.
+  const encodeOnce = async () => {
+    const e = tf.tidy(() => encoder.forward(batch));
+    await e.data();
+    e.dispose();
+  };
+  const trainOnce = async () => {
     const { value, grads } = tf.variableGrads(() => tf.mean(tf.square(encoder.forward(batch))) as tf.Scalar, vars);
-    value.dataSync();
-    for (const g of Object.values(grads)) g.dataSync();
+    await Promise.all([value.data(), ...Object.values(grads).map((g) => g.data())]);
     tf.dispose([value, ...Object.values(grads)]);
   };
 
   const tensorsBefore = tf.memory().numTensors;
-  encodeOnce(); // warm-up: kernels' first-call setup, weight packing
-  const enc = timeSteps(encodeOnce, args.steps);
-  trainOnce();
-  const train = timeSteps(trainOnce, args.steps);
-  // Per-step time: CPU seconds (see `time`), which on an idle machine equals wall time.
-  const encodeS = enc.cpu;
-  const trainS = train.cpu;
+  await encodeOnce(); // warm-up: kernels' first-call setup (shader compilation), weight packing
+  const enc = await timeSteps(encodeOnce, args.steps);
+  await trainOnce();
+  const train = await timeSteps(trainOnce, args.steps);
+  // Per-step time: CPU seconds on CPU backends (see `time`; on an idle machine it equals wall
+  // time), wall seconds on GPU backends (the CPU mostly waits).
+  const gpu = backend === 'webgpu' || backend === 'webgl';
+  const encodeS = gpu ? enc.wall : enc.cpu;
+  const trainS = gpu ? train.wall : train.cpu;
   if (tf.memory().numTensors !== tensorsBefore) console.error(`warning: ${tf.memory().numTensors - tensorsBefore} tensors leaked`);
 
   const row = {
