@@ -184,12 +184,12 @@ if (trainFixtures.length === 0) {
 }
 
 /**
- * Tolerances for training: the first loss is a forward pass (TOL); later losses and the
- * final embeddings sit on 16 Adam steps, where float32 rounding differences in gradients
- * close to zero are amplified by the 1/sqrt(v) normalisation, so they get a looser bound.
+ * Tolerances for training, as issue 3 states them: every per-step loss within 1e-3 relative
+ * of PyTorch's, the embeddings after the 16 steps within 1e-3 (max abs). The first loss is a
+ * plain forward pass and must also meet TOL.
  */
-const TRAIN_LOSS_TOL = 1e-3;
-const TRAIN_EMB_TOL = 5e-3;
+const TRAIN_LOSS_REL_TOL = 1e-3;
+const TRAIN_EMB_TOL = 1e-3;
 
 for (const file of trainFixtures) {
   test(`training parity ${file} (cpu): per-step losses and embeddings after training`, async () => {
@@ -225,7 +225,7 @@ for (const file of trainFixtures) {
       }
       assert.equal(losses.length, rec.losses.length);
       assert.ok(Math.abs(losses[0] - rec.losses[0]) <= TOL, `step 1 loss ${losses[0]} vs ${rec.losses[0]}`);
-      losses.forEach((l, i) => assert.ok(Math.abs(l - rec.losses[i]) <= TRAIN_LOSS_TOL, `step ${i + 1} loss ${l} vs ${rec.losses[i]}`));
+      losses.forEach((l, i) => assert.ok(Math.abs(l - rec.losses[i]) <= TRAIN_LOSS_REL_TOL * Math.abs(rec.losses[i]), `step ${i + 1} loss ${l} vs ${rec.losses[i]} (relative ${Math.abs(l - rec.losses[i]) / Math.abs(rec.losses[i])})`));
       const emb1 = tf.tidy(() => enc.forward(probes).dataSync() as Float32Array);
       const d = maxAbsDiff(emb1, rec.embeddings_after.flat());
       assert.ok(d <= TRAIN_EMB_TOL, `probe embeddings after training differ by ${d}`);
