@@ -5,7 +5,9 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { ROOT } from './helpers/cli.js';
-import { AdamOptimizer } from '../src/training/optimizer.js';
+import { AdamOptimizer, decaysByDefault } from '../src/training/optimizer.js';
+import { parseConfig } from '../src/models/config.js';
+import { paramSpecs } from '../src/models/transformer.js';
 import { makeSchedule, warmupFromRatio } from '../src/training/schedule.js';
 import { clipByGlobalNorm, clipPerVariable, globalNorm } from '../src/training/clip.js';
 
@@ -176,4 +178,50 @@ test('global-norm clipping matches torch.nn.utils.clip_grad_norm_', () => {
   for (const m of [c, same, pv]) for (const t of m.values()) t.dispose();
   assert.equal(tf.memory().numTensors, before, 'no leaked tensors');
   for (const t of grads.values()) t.dispose();
+});
+
+test('weight decay skips biases and LayerNorm weights in every architecture, as the transformers Trainer', () => {
+  const small = { vocab_size: 10, hidden_size: 8, num_hidden_layers: 1, num_attention_heads: 2, intermediate_size: 16, max_position_embeddings: 8 };
+  const configs = {
+    bert: { model_type: 'bert', ...small },
+    distilbert: { model_type: 'distilbert', vocab_size: 10, dim: 8, n_layers: 1, n_heads: 2, hidden_dim: 16, max_position_embeddings: 8 },
+    'xlm-roberta': { model_type: 'xlm-roberta', ...small },
+    mpnet: { model_type: 'mpnet', ...small, relative_attention_num_buckets: 4 },
+  };
+  for (const [arch, raw] of Object.entries(configs)) {
+    const names = paramSpecs(parseConfig(raw, 'config.json')).map((p) => p.name);
+    const kept = names.filter((n) => !decaysByDefault(n));
+    // The LayerNorm modules of each architecture, weight and bias, and every bias.
+    const norms = names.filter((n) => /(LayerNorm|layer_norm)\.(weight|bias)$/.test(n));
+    assert.ok(norms.length >= 4, `${arch}: found LayerNorm parameters ${norms}`);
+    for (const n of norms) assert.ok(kept.includes(n), `${arch}: ${n} must not decay`);
+    for (const n of names.filter((x) => x.endsWith('.bias'))) assert.ok(kept.includes(n), `${arch}: ${n} must not decay`);
+    for (const n of names.filter((x) => /(query|key|value|q_lin|k_lin|v_lin|dense|lin1|lin2|word_embeddings)\.weight$/.test(x))) {
+      assert.ok(!kept.includes(n), `${arch}: ${n} must decay`);
+    }
+  }
+  assert.equal(decaysByDefault('encoder.relative_attention_bias.weight'), false, 'its name contains "bias", as the Trainer matches');
+  assert.equal(decaysByDefault('dense.0.linear.weight'), true);
+  assert.equal(decaysByDefault('dense.0.linear.bias'), false);
+});
+
+test('AdamW leaves a variable out of weight decay when `decays` says so', () => {
+  const run = (decays?: (n: string) => boolean) => {
+    const w = tf.variable(tf.tensor1d([1, -2]));
+    const b = tf.variable(tf.tensor1d([1, -2]));
+    const opt = new AdamOptimizer({ decoupled: true, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0.1, decays });
+    const g = tf.tensor1d([0.5, -0.3]);
+    opt.apply(new Map([['w', w], ['x.bias', b]]), new Map([['w', g], ['x.bias', g]]), 0.1);
+    const out = { w: Array.from(w.dataSync()), b: Array.from(b.dataSync()) };
+    tf.dispose([w, b, g]);
+    opt.dispose();
+    return out;
+  };
+  const all = run();
+  const some = run(decaysByDefault);
+  assert.deepEqual(some.w, all.w, 'a weight decays either way');
+  assert.deepEqual(all.w, all.b, 'without a filter both decay alike');
+  const noDecay = run(() => false);
+  assert.deepEqual(some.b, noDecay.b, 'the bias is updated as with weight decay 0');
+  assert.notDeepEqual(some.b, all.b);
 });

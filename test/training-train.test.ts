@@ -97,3 +97,24 @@ test('an existing run folder is not overwritten without --resume or output.overw
   await train(r, { ...quiet, skipSave: true });
   await assert.rejects(train(r, { ...quiet, skipSave: true }), /already holds a run; continue it with --resume/);
 });
+
+test('weight decay leaves LayerNorm weights alone unless optimizer.decay_bias_and_norm', async () => {
+  const after = async (optimizer: Record<string, unknown>) => {
+    const res = await train(mk({ optimizer: { lr: 1e-2, ...optimizer }, schedule: { name: 'constant' } }, { max_steps: 1, shuffle: false }), { ...quiet });
+    // One step: the update of each weight then depends on its own gradient and decay only.
+    const enc = await loadEncoder(res.modelDir!);
+    const w = enc.namedWeights();
+    const read = (n: string) => Array.from(w.get(n)!.dataSync());
+    // (LayerNorm weights start at 1; biases start at 0, where decay has nothing to take: the
+    // optimizer test covers them.)
+    const out = { norm: read('embeddings.LayerNorm.weight'), weight: read('encoder.layer.0.output.dense.weight') };
+    enc.dispose();
+    return out;
+  };
+  const none = await after({ weight_decay: 0 });
+  const dflt = await after({ weight_decay: 0.5 });
+  const every = await after({ weight_decay: 0.5, decay_bias_and_norm: true });
+  assert.deepEqual(dflt.norm, none.norm, 'LayerNorm weight: no decay by default');
+  assert.notDeepEqual(dflt.weight, none.weight, 'a matrix decays');
+  assert.notDeepEqual(every.norm, none.norm, 'decay_bias_and_norm: LayerNorm decays too');
+});

@@ -94,6 +94,7 @@ export const RECIPE_SCHEMA: { kind: 'object'; fields: Record<string, FieldSpec> 
         betas: { kind: 'numberPair', min: 0, max: 1, exclusiveMax: true, default: [0.9, 0.999], why: 'torch.optim.AdamW default' },
         eps: { kind: 'number', min: 0, exclusiveMin: true, default: 1e-8, why: 'torch.optim.AdamW default (Keras uses 1e-7)' },
         weight_decay: { kind: 'number', min: 0, nullable: true, default: null, why: 'null = torch default for the optimizer: 0.01 for adamw, 0 for adam' },
+        decay_bias_and_norm: { kind: 'boolean', default: false, why: 'sentence-transformers and the transformers Trainer leave biases and LayerNorm weights out of weight decay' },
         clip_grad_norm: { kind: 'number', min: 0, exclusiveMin: true, nullable: true, default: null, why: 'null = no clipping (torch default); 1.0 is the usual transformer value' },
         clip_scope: { kind: 'enum', values: ['global', 'per_variable'], default: 'global', why: 'global norm as torch.nn.utils.clip_grad_norm_; per_variable = Keras clipnorm' },
       },

@@ -39,6 +39,7 @@ export interface Recipe {
     betas: [number, number];
     eps: number;
     weight_decay: number;
+    decay_bias_and_norm: boolean;
     clip_grad_norm: number | null;
     clip_scope: 'global' | 'per_variable';
   };

@@ -23,6 +23,22 @@ export interface AdamOptions {
   betas: [number, number];
   eps: number;
   weightDecay: number;
+  /** Which variables (by name) weight decay applies to; default all. See `decaysByDefault`. */
+  decays?: (name: string) => boolean;
+}
+
+/**
+ * The transformers Trainer rule, which sentence-transformers' trainer inherits
+ * (`get_decay_parameter_names` in transformers' trainer.py): no weight decay for parameters of
+ * LayerNorm modules, nor for any whose name contains "bias", "layernorm" or "rmsnorm" (case
+ * ignored; so MPNet's `relative_attention_bias.weight` is not decayed either). Names are
+ * PyTorch checkpoint names; LayerNorm modules are the ones named `LayerNorm` or `*layer_norm`
+ * (DistilBERT's `sa_layer_norm`, `output_layer_norm`) in the supported architectures.
+ */
+export function decaysByDefault(name: string): boolean {
+  const lower = name.toLowerCase();
+  if (['bias', 'layernorm', 'rmsnorm'].some((s) => lower.includes(s))) return false;
+  return !/(^|\.)[a-z_]*layer_norm\.[a-z]+$/.test(lower);
 }
 
 /** What a checkpoint stores: the step and, per variable name, m and v. */
@@ -61,7 +77,7 @@ export class AdamOptimizer {
       tf.tidy(() => {
         let g: tf.Tensor = g0;
         let base: tf.Tensor = p;
-        if (weightDecay !== 0) {
+        if (weightDecay !== 0 && (this.opts.decays?.(name) ?? true)) {
           if (decoupled) base = tf.mul(p, 1 - lr * weightDecay);
           else g = tf.add(g, tf.mul(p, weightDecay));
         }

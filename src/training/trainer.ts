@@ -22,7 +22,7 @@ import type { EvaluationResult } from '../evaluation/types.js';
 import { recipeFromYaml, recipeToYaml, type Recipe } from '../recipe/index.js';
 import { writeFileAtomic, fsyncDir } from '../util/fs.js';
 import { progressBar, type Progress } from '../util/progress.js';
-import { AdamOptimizer } from './optimizer.js';
+import { AdamOptimizer, decaysByDefault } from './optimizer.js';
 import { makeSchedule, warmupFromRatio, type Schedule } from './schedule.js';
 import { clipByGlobalNorm, clipPerVariable, globalNorm } from './clip.js';
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint, cleanStale, type TensorIndexEntry } from './checkpoint.js';
@@ -108,6 +108,7 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
     betas: recipe.optimizer.betas,
     eps: recipe.optimizer.eps,
     weightDecay: recipe.optimizer.weight_decay,
+    decays: recipe.optimizer.decay_bias_and_norm ? undefined : decaysByDefault,
   });
   const { stepsPerEpoch, totalSteps } = countSteps(recipe, data.train);
   const warmup = recipe.schedule.warmup_ratio !== null ? warmupFromRatio(recipe.schedule.warmup_ratio, totalSteps) : recipe.schedule.warmup_steps;
