@@ -17,6 +17,7 @@ import { POOLING_MODES } from '../src/models/pooling.js';
 import { parseRecipe } from '../src/recipe/index.js';
 import { train } from '../src/training/index.js';
 import { ROOT } from './helpers/cli.js';
+import { makeModelFolder, type TestArch } from './helpers/models.js';
 
 let skip: string | false = false;
 try {
@@ -46,6 +47,27 @@ test('encoder embeddings on webgpu equal cpu (every pooling mode, padding, empty
     let worst = 0;
     gpu.forEach((row, i) => row.forEach((x, j) => (worst = Math.max(worst, Math.abs(x - cpu[i][j])))));
     assert.ok(worst <= 1e-4, `${pooling}: max abs diff ${worst}`);
+  }
+});
+
+test('every architecture (BERT, DistilBERT, RoBERTa, XLM-R, MPNet; Dense + Normalize) embeds on webgpu as on cpu', { skip }, async () => {
+  const root = mkdtempSync(join(tmpdir(), 'webgpu-arch-'));
+  for (const arch of ['bert', 'distilbert', 'roberta', 'xlm-roberta', 'mpnet'] as TestArch[]) {
+    const dir = join(root, arch);
+    makeModelFolder(dir, { arch, dense: { out: 8, activation: 'torch.nn.modules.activation.Tanh' }, normalize: true });
+    const rows: Float32Array[][] = [];
+    for (const backend of ['webgpu', 'cpu']) {
+      await tf.setBackend(backend);
+      const enc = await loadEncoder(dir);
+      // Twice on webgpu: MPNet caches its relative-position buckets between calls.
+      rows.push(await enc.encode(TEXTS, { batchSize: 4, progress: false }));
+      if (backend === 'webgpu') rows.push(await enc.encode(TEXTS, { batchSize: 2, progress: false }));
+      enc.dispose();
+    }
+    const [gpu, gpuAgain, cpu] = rows;
+    let worst = 0;
+    for (const other of [gpu, gpuAgain]) other.forEach((row, i) => row.forEach((x, j) => (worst = Math.max(worst, Math.abs(x - cpu[i][j])))));
+    assert.ok(worst <= 1e-4, `${arch}: max abs diff ${worst}`);
   }
 });
 
