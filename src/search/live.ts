@@ -19,7 +19,7 @@ export interface LiveIndexOptions {
 export class LiveIndex {
   private index: HnswIndex;
   private timer?: NodeJS.Timeout;
-  /** mtime and size of the manifest last read, so an unchanged folder costs one stat. */
+  /** mtime, size and inode of the manifest last seen, so an unchanged folder costs one stat. */
   private seen = '';
   /** A generation that failed to load is not retried (a later commit gets a new number). */
   private refused = -1;
@@ -46,17 +46,17 @@ export class LiveIndex {
     const stamp = this.stamp();
     if (stamp === this.seen) return false;
     this.seen = stamp;
-    let manifest: Manifest;
+    let generation: number | undefined;
     let next: HnswIndex;
     try {
-      manifest = readManifest(this.dir);
-      if (manifest.generation === this.index.generationNumber || manifest.generation === this.refused) return false;
+      const manifest = readManifest(this.dir);
+      generation = manifest.generation;
+      if (generation === this.index.generationNumber || generation === this.refused) return false;
       this.accept(manifest);
       next = HnswIndex.load(this.dir);
     } catch (e) {
       // A manifest caught half-way is impossible (it is renamed into place), so this is a
       // damaged or foreign commit: say so once and keep serving what we have.
-      const generation = readGenerationQuietly(this.dir);
       if (generation !== undefined) this.refused = generation;
       this.log(`serve: keeping generation ${this.index.generationNumber} of ${this.dir}: ${(e as Error).message}`);
       return false;
@@ -85,13 +85,5 @@ export class LiveIndex {
     } catch {
       return 'missing';
     }
-  }
-}
-
-function readGenerationQuietly(dir: string): number | undefined {
-  try {
-    return readManifest(dir).generation;
-  } catch {
-    return undefined;
   }
 }
