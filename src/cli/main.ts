@@ -1,10 +1,12 @@
 /**
  * The `sbert-train` CLI. Each command lives in its own file; this one wires them up and is the
  * single place that turns errors into exit codes: a UserError prints one line and exits with
- * its code (2), anything else is a bug and keeps its stack trace.
+ * its code (2); so does a failed file-system call (no space, file too large, read-only, a
+ * path that is a folder...: IoError, naming the operation and the path); anything else is a
+ * bug and keeps its stack trace.
  */
 import yargs from 'yargs';
-import { isUserError } from '../errors.js';
+import { asIoError, isUserError } from '../errors.js';
 import { trainCommand } from './train.js';
 import { encodeCommand } from './encode.js';
 import { evalCommand } from './eval.js';
@@ -44,7 +46,8 @@ export async function main(argv: string[]): Promise<number> {
       .version()
       .parseAsync();
     return process.exitCode === undefined ? 0 : Number(process.exitCode);
-  } catch (e) {
+  } catch (caught) {
+    const e = asIoError(caught);
     if (e instanceof UsageError) {
       process.stderr.write(`sbert-train: ${e.message}\n(see sbert-train --help)\n`);
       return 2;

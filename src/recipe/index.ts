@@ -4,7 +4,7 @@
  * reported at once with its dotted path in a ConfigError. Everything downstream takes the
  * typed, fully resolved `Recipe`.
  */
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, statSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, resolve } from 'node:path';
 import { parseDocument, stringify } from 'yaml';
 import { ConfigError } from '../errors.js';
@@ -31,6 +31,7 @@ export interface ParseOptions {
 export function loadRecipe(file: string, opts: { cwd?: string } = {}): Recipe {
   const path = resolve(file);
   if (!existsSync(path)) throw new ConfigError(`recipe not found: ${file}`);
+  if (statSync(path).isDirectory()) throw new ConfigError(`${file}: is a folder; give the recipe's .yaml file`);
   const text = readFileSync(path, 'utf8');
   const doc = parseDocument(text, { prettyErrors: true });
   if (doc.errors.length > 0) {
@@ -39,7 +40,14 @@ export function loadRecipe(file: string, opts: { cwd?: string } = {}): Recipe {
     const msg = e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
     throw new ConfigError(`${file}${line ? `:${line}` : ''}: invalid YAML: ${msg}`);
   }
-  return parseRecipe(doc.toJS(), { baseDir: dirname(path), fileName: basename(path), cwd: opts.cwd });
+  let raw: unknown;
+  try {
+    // maxAliasCount bounds what aliases may expand to: a "billion laughs" recipe is refused, not expanded.
+    raw = doc.toJS({ maxAliasCount: 100 });
+  } catch (e) {
+    throw new ConfigError(`${file}: invalid YAML: ${(e as Error).message.split('\n')[0]}`);
+  }
+  return parseRecipe(raw, { baseDir: dirname(path), fileName: basename(path), cwd: opts.cwd });
 }
 
 /** Validate and resolve an already-parsed recipe object. */

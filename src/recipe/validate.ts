@@ -34,11 +34,17 @@ export function nearest(name: string, valid: readonly string[]): string | null {
   return best !== null && bestD <= Math.max(2, Math.floor(best.length / 3)) ? best : null;
 }
 
+/** A key as it can be printed on one terminal line: control characters (NUL, ESC, newlines) escaped. */
+export function printable(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 function typeName(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'a list';
   if (typeof v === 'object') return 'a mapping';
-  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '...' : v)}`;
+  if (typeof v === 'string') return `the string ${JSON.stringify(v.length > 40 ? v.slice(0, 40) + '...' : v)}`; // JSON escapes control characters
   return `${typeof v} ${String(v)}`;
 }
 
@@ -153,7 +159,7 @@ export function validateValue(value: unknown, spec: FieldSpec, path: string, pro
       for (const k of Object.keys(value)) {
         if (!(k in spec.fields)) {
           const near = nearest(k, keys);
-          const p = path ? `${path}.${k}` : k;
+          const p = path ? `${path}.${printable(k)}` : printable(k);
           problems.push(`${p}: unknown key${near ? ` (did you mean '${near}'?)` : `; valid keys: ${keys.join(', ')}`}`);
         }
       }
