@@ -18,11 +18,22 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
   } catch (e) {
     closeSync(fd);
     rmSync(tmp, { force: true });
-    throw e;
+    throw withPath(e, path);
   }
   closeSync(fd);
   renameSync(tmp, path);
   fsyncDir(dirname(path));
+}
+
+/**
+ * Name the file on a file-system error that lacks it: Node's `writeSync(fd, ...)` and
+ * `fsyncSync(fd)` report EFBIG / ENOSPC / EIO without a path, and the one-line message the
+ * CLI prints must say which file could not be written.
+ */
+export function withPath(e: unknown, path: string): unknown {
+  const x = e as NodeJS.ErrnoException;
+  if (x && typeof x === 'object' && typeof x.code === 'string' && x.path === undefined) x.path = path;
+  return e;
 }
 
 export function fsyncDir(dir: string): void {
