@@ -21,7 +21,12 @@ export function writeFileAtomic(path: string, data: string | Uint8Array): void {
     throw withPath(e, path);
   }
   closeSync(fd);
-  renameSync(tmp, path);
+  try {
+    renameSync(tmp, path);
+  } catch (e) {
+    rmSync(tmp, { force: true });
+    throw withPath(e, path);
+  }
   fsyncDir(dirname(path));
 }
 
