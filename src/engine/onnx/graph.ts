@@ -54,9 +54,17 @@ export class GraphBuilder {
     this.outputs.push({ name: t, dataType, dims });
   }
 
+  /** An initializer under exactly `name` (a weight's checkpoint name). */
   initializer(name: string, dataType: DataTypeCode, dims: number[], data: ArrayBufferView): string {
     if (this.used.has(name)) throw new Error(`internal: graph name ${name} used twice`);
     this.used.add(name);
+    this.initializers.set(name, { name, dataType, dims, raw: rawBytes(data) });
+    return name;
+  }
+
+  /** An initializer under a fresh name made from `hint` (constants, tables). */
+  constantTensor(hint: string, dataType: DataTypeCode, dims: number[], data: ArrayBufferView): string {
+    const name = this.fresh(hint);
     this.initializers.set(name, { name, dataType, dims, raw: rawBytes(data) });
     return name;
   }
@@ -72,12 +80,12 @@ export class GraphBuilder {
   int64(value: number | number[]): string {
     const values = Array.isArray(value) ? value : [value];
     const key = `i64:${Array.isArray(value) ? `[${values}]` : value}`;
-    return this.constant(key, () => this.initializer(this.fresh(`const_i64_${values.join('_').replace(/-/g, 'm')}`.slice(0, 60)), DataType.INT64, Array.isArray(value) ? [values.length] : [], BigInt64Array.from(values.map(BigInt))));
+    return this.constant(key, () => this.constantTensor(`const_i64_${values.join('_').replace(/-/g, 'm')}`.slice(0, 60), DataType.INT64, Array.isArray(value) ? [values.length] : [], BigInt64Array.from(values.map(BigInt))));
   }
 
   /** A float32 scalar constant (shared between uses). */
   float(value: number): string {
-    return this.constant(`f32:${Math.fround(value)}`, () => this.initializer(this.fresh('const_f32'), DataType.FLOAT, [], Float32Array.of(value)));
+    return this.constant(`f32:${Math.fround(value)}`, () => this.constantTensor('const_f32', DataType.FLOAT, [], Float32Array.of(value)));
   }
 
   private constant(key: string, make: () => string): string {
