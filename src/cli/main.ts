@@ -15,6 +15,7 @@ import { indexCommand } from './index-cmd.js';
 import { searchCommand } from './search.js';
 import { serveCommand } from './serve.js';
 import { dataCommand } from './data.js';
+import { exportCommand } from './export.js';
 
 export async function main(argv: string[]): Promise<number> {
   try {
@@ -36,6 +37,7 @@ export async function main(argv: string[]): Promise<number> {
       .command(searchCommand)
       .command(serveCommand)
       .command(dataCommand)
+      .command(exportCommand)
       .demandCommand(1, 'give a recipe file or a command (see --help)')
       .strict()
       .fail((msg, err) => {
