@@ -215,7 +215,7 @@ test('bad model folders give one-line ModelErrors naming the file', async () => 
   writeFileSync(join(d, 'modules.json'), '[{"idx":0,');
   await expectError(d, /modules\.json: invalid JSON/);
 
-  await expectError(join(tmp, 'does-not-exist'), /no such model folder/);
+  await expectError(join(tmp, 'does-not-exist'), /^model folder not found: /);
   assert.ok(!existsSync(join(tmp, 'does-not-exist')));
 });
 

@@ -10,14 +10,17 @@ export { SentenceEncoder, loadFolder, maxUsableLength } from './sentence-encoder
 export { builtinEncoder, BUILTIN_MODELS, seededNormal, type BuiltinConfig } from './builtin.js';
 export { POOLING_MODES, type PoolingMode } from './pooling.js';
 export { ARCHITECTURES, parseConfig, type TransformerConfig } from './config.js';
-export { resolveModelFolder, looksLikeHubId, cacheRoot } from './hub.js';
+export { resolveModelFolder, looksLikeHubId, looksLikePath, localModelPath, expandHome, cacheRoot } from './hub.js';
 
 export interface LoadOptions {
   /** Seed for built-in models' initialisation (default 42). */
   seed?: number;
 }
 
-/** Load a model: `builtin:NAME`, a local folder, or a Hugging Face hub id. */
+/**
+ * Load a model: `builtin:NAME`, a local folder, or a Hugging Face hub id. An existing folder
+ * wins over a hub id of the same name; a relative one resolves against the working folder.
+ */
 export async function loadEncoder(spec: string, opts: LoadOptions = {}): Promise<SentenceEncoder> {
   if (spec.startsWith('builtin:')) return builtinEncoder(spec.slice('builtin:'.length), opts.seed ?? 42);
   return loadFromSpec(spec);

@@ -5,7 +5,7 @@
  * sentence-transformers' Transformer.tokenize does.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { AutoTokenizer, PreTrainedTokenizer } from '@huggingface/transformers';
 import { ModelError } from '../errors.js';
 import type { TokenBatch } from './types.js';
@@ -33,7 +33,9 @@ export class Tokenizer {
     readonly files: Map<string, Buffer>,
   ) {}
 
-  static async fromFolder(dir: string): Promise<Tokenizer> {
+  static async fromFolder(folder: string): Promise<Tokenizer> {
+    // Absolute: transformers.js looks a relative owner/name-shaped path up under its own models folder, then on the hub.
+    const dir = resolve(folder);
     if (!existsSync(join(dir, 'tokenizer.json'))) {
       throw new ModelError(`${join(dir, 'tokenizer.json')}: missing tokenizer file (sbert-train needs the fast-tokenizer tokenizer.json in the model folder)`);
     }

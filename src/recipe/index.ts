@@ -8,6 +8,7 @@ import { readFileSync, existsSync, statSync } from 'node:fs';
 import { basename, dirname, extname, isAbsolute, resolve } from 'node:path';
 import { parseDocument, stringify } from 'yaml';
 import { ConfigError } from '../errors.js';
+import { expandHome, localModelPath, looksLikePath } from '../models/hub.js';
 import { RECIPE_SCHEMA } from './schema.js';
 import { validateValue } from './validate.js';
 import { checkRules, lossRequirements } from './rules.js';
@@ -88,14 +89,15 @@ function resolveRecipe(r: Recipe, opts: ParseOptions): Recipe {
 }
 
 /**
- * `builtin:NAME` stays as is; a path that starts with . / ~ or names an existing folder beside
- * the recipe resolves against the recipe's folder; anything else is a hub id (owner/name).
+ * `builtin:NAME` stays as is. A path (./ ../ / ~, or more than one slash) and anything that
+ * exists beside the recipe become absolute paths against the recipe's folder (`~` the home
+ * folder): an existing folder always wins over a hub id of the same name, and a missing path
+ * is reported by the rules ("model.base: folder not found"), never sent to the hub. Anything
+ * else is a hub id (owner/name).
  */
 function resolveModelBase(base: string, baseDir: string): string {
   if (base.startsWith('builtin:')) return base;
-  if (isAbsolute(base)) return base;
-  if (base.startsWith('.') || existsSync(resolve(baseDir, base))) return resolve(baseDir, base);
-  return base;
+  return looksLikePath(base) ? resolve(baseDir, expandHome(base)) : (localModelPath(base, baseDir) ?? base);
 }
 
 /** The resolved recipe as YAML, written into the run folder and every checkpoint. */
