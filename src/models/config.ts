@@ -28,20 +28,39 @@ export interface TransformerConfig {
 
 type Json = Record<string, unknown>;
 
-function num(raw: Json, file: string, ...keys: string[]): number {
-  for (const k of keys) {
-    const v = raw[k];
-    if (typeof v === 'number' && Number.isFinite(v)) return v;
+/**
+ * An integer field of a model's JSON config, checked: a JSON number, whole, in [min, max].
+ * Undefined when the key is absent or null, so the caller picks the default; anything else
+ * that is not such an integer (-5, 1.5, "x") is a one-line ModelError naming file and field,
+ * since a silently clamped or ignored value loads a model that embeds wrongly.
+ * `maxWhy` says where the upper bound comes from.
+ */
+export function intField(raw: Json, key: string, file: string, min: number, max = Infinity, maxWhy = ''): number | undefined {
+  const v = raw[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
+    const range = max === Infinity ? `>= ${min}` : `from ${min} to ${max}${maxWhy ? ` (${maxWhy})` : ''}`;
+    throw new ModelError(`${file}: ${key} must be an integer ${range}, got ${JSON.stringify(v)}`);
   }
-  throw new ModelError(`${file}: missing or invalid '${keys[0]}'`);
+  return v;
 }
 
-function numOr(raw: Json, fallback: number, ...keys: string[]): number {
-  for (const k of keys) {
-    const v = raw[k];
-    if (typeof v === 'number' && Number.isFinite(v)) return v;
-  }
-  return fallback;
+/** A required size field: an integer >= 1. */
+function size(raw: Json, file: string, key: string): number {
+  const v = intField(raw, key, file, 1);
+  if (v === undefined) throw new ModelError(`${file}: missing '${key}'`);
+  return v;
+}
+
+function intOr(raw: Json, file: string, key: string, min: number, fallback: number): number {
+  return intField(raw, key, file, min) ?? fallback;
+}
+
+function epsOr(raw: Json, file: string, key: string, fallback: number): number {
+  const v = raw[key];
+  if (v === undefined || v === null) return fallback;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) throw new ModelError(`${file}: ${key} must be a number >= 0, got ${JSON.stringify(v)}`);
+  return v;
 }
 
 /** Parse a Hugging Face config.json object; `file` names it in errors. */
@@ -54,33 +73,33 @@ export function parseConfig(raw: Json, file: string): TransformerConfig {
   if (arch === 'distilbert') {
     return {
       architecture: arch,
-      vocabSize: num(raw, file, 'vocab_size'),
-      hiddenSize: num(raw, file, 'dim'),
-      numLayers: num(raw, file, 'n_layers'),
-      numHeads: num(raw, file, 'n_heads'),
-      intermediateSize: num(raw, file, 'hidden_dim'),
-      maxPositions: num(raw, file, 'max_position_embeddings'),
+      vocabSize: size(raw, file, 'vocab_size'),
+      hiddenSize: size(raw, file, 'dim'),
+      numLayers: size(raw, file, 'n_layers'),
+      numHeads: size(raw, file, 'n_heads'),
+      intermediateSize: size(raw, file, 'hidden_dim'),
+      maxPositions: size(raw, file, 'max_position_embeddings'),
       typeVocabSize: 0,
       layerNormEps: 1e-12,
       hiddenAct: String(raw.activation ?? 'gelu'),
-      padTokenId: numOr(raw, 0, 'pad_token_id'),
+      padTokenId: intOr(raw, file, 'pad_token_id', 0, 0),
       relativeAttentionNumBuckets: 0,
       raw,
     };
   }
   const cfg: TransformerConfig = {
     architecture: arch,
-    vocabSize: num(raw, file, 'vocab_size'),
-    hiddenSize: num(raw, file, 'hidden_size'),
-    numLayers: num(raw, file, 'num_hidden_layers'),
-    numHeads: num(raw, file, 'num_attention_heads'),
-    intermediateSize: num(raw, file, 'intermediate_size'),
-    maxPositions: num(raw, file, 'max_position_embeddings'),
-    typeVocabSize: arch === 'mpnet' ? 0 : numOr(raw, 2, 'type_vocab_size'),
-    layerNormEps: numOr(raw, 1e-12, 'layer_norm_eps'),
+    vocabSize: size(raw, file, 'vocab_size'),
+    hiddenSize: size(raw, file, 'hidden_size'),
+    numLayers: size(raw, file, 'num_hidden_layers'),
+    numHeads: size(raw, file, 'num_attention_heads'),
+    intermediateSize: size(raw, file, 'intermediate_size'),
+    maxPositions: size(raw, file, 'max_position_embeddings'),
+    typeVocabSize: arch === 'mpnet' ? 0 : intOr(raw, file, 'type_vocab_size', 0, 2),
+    layerNormEps: epsOr(raw, file, 'layer_norm_eps', 1e-12),
     hiddenAct: String(raw.hidden_act ?? 'gelu'),
-    padTokenId: numOr(raw, arch === 'bert' ? 0 : 1, 'pad_token_id'),
-    relativeAttentionNumBuckets: arch === 'mpnet' ? numOr(raw, 32, 'relative_attention_num_buckets') : 0,
+    padTokenId: intOr(raw, file, 'pad_token_id', 0, arch === 'bert' ? 0 : 1),
+    relativeAttentionNumBuckets: arch === 'mpnet' ? intOr(raw, file, 'relative_attention_num_buckets', 1, 32) : 0,
     raw,
   };
   if (cfg.hiddenSize % cfg.numHeads !== 0) {

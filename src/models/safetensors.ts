@@ -23,6 +23,7 @@
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { ModelError } from '../errors.js';
 import { writeFileAtomic } from '../util/fs.js';
+import { firstNonFinite } from './finite.js';
 
 /** Bytes per element of every dtype the format defines. */
 const DTYPE_SIZES: Record<string, number> = {
@@ -290,14 +291,21 @@ export function serializeSafetensors(tensors: Map<string, TensorInput>, metadata
 }
 
 /**
- * A tensor that a model needs, with the shape the config implies. Errors name the file, so a
- * user with a mismatched config.json / weight file sees which one and why.
+ * A tensor that a model needs, with the shape the config implies and only finite values (a
+ * NaN or Infinity weight would make every embedding NaN; see ./finite.ts). Errors name the
+ * file, so a user with a mismatched config.json / weight file sees which one and why.
  */
 export function expectTensor(tensors: Map<string, TensorData>, name: string, shape: number[], file: string): TensorData {
   const t = tensors.get(name);
   if (!t) throw new ModelError(`${file}: missing tensor '${name}'`);
   if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
     throw new ModelError(`${file}: tensor '${name}' has shape [${t.shape.join(',')}], expected [${shape.join(',')}]`);
+  }
+  const bad = firstNonFinite(t.data);
+  if (bad >= 0) {
+    // A finite F64 beyond the float32 range decodes to Infinity: say so rather than blame the file.
+    const why = t.dtype === 'F64' && !Number.isNaN(t.data[bad]) ? ' (or an F64 value beyond the float32 range)' : '';
+    throw new ModelError(`${file}: tensor '${name}' holds ${t.data[bad]}${why} at element ${bad} of ${t.data.length}`);
   }
   return t;
 }

@@ -7,17 +7,19 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { ModelError } from '../errors.js';
 import { assertBackendHealthy, readToHost } from '../backend/index.js';
 import { replaceDirAtomic } from '../util/fs.js';
 import { l2Normalize } from '../similarity/index.js';
-import { parseConfig, type TransformerConfig } from './config.js';
+import { intField, parseConfig, type TransformerConfig } from './config.js';
 import { DenseLayer, activationFromTorch } from './dense.js';
 import { readJson, resolveModelFolder } from './hub.js';
+import { moduleFolder, parseModules } from './modules.js';
 import { pool, poolingConfig, poolingModesFromConfig, type PoolingMode } from './pooling.js';
 import { expectTensor, readSafetensors, writeSafetensors } from './safetensors.js';
+import { firstNonFinite } from './finite.js';
 import { Tokenizer } from './tokenizer.js';
 import { NAME_PREFIXES, TransformerModel, paramSpecs } from './transformer.js';
 import type { EncodeOptions, Encoder, TokenBatch } from './types.js';
@@ -103,6 +105,13 @@ export class SentenceEncoder implements Encoder {
       const data = (await emb.data()) as Float32Array;
       emb.dispose();
       assertBackendHealthy();
+      const bad = firstNonFinite(data);
+      if (bad >= 0) {
+        bar?.stop();
+        const i = idx[Math.floor(bad / dim)];
+        // Never hand NaN on: it would be written to files and indexes, and every comparison with it is false.
+        throw new ModelError(`${this.source}: the embedding of the text at index ${i} (${snippet(texts[i])}) holds ${data[bad]}; the model overflows float32 on it`);
+      }
       idx.forEach((i, r) => (out[i] = data.slice(r * dim, (r + 1) * dim)));
       bar?.update(Math.min(start + batchSize, texts.length));
       opts.onBatch?.(Math.min(start + batchSize, texts.length), texts.length);
@@ -225,6 +234,11 @@ export class SentenceEncoder implements Encoder {
   }
 }
 
+/** A text, shortened for an error message. */
+function snippet(text: string): string {
+  return JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}...` : text);
+}
+
 /** Longest token sequence the position embeddings allow (RoBERTa-style ids start at pad+1). */
 export function maxUsableLength(cfg: TransformerConfig): number {
   const offset = cfg.architecture === 'roberta' || cfg.architecture === 'xlm-roberta' || cfg.architecture === 'mpnet' ? cfg.padTokenId + 1 : 0;
@@ -263,63 +277,43 @@ function loadTransformerWeights(dir: string, cfg: TransformerConfig): Map<string
   return values;
 }
 
-interface ModuleEntry {
-  path?: string;
-  type?: string;
-}
-
 /** Load a sentence-transformers folder, or a plain Hugging Face folder (mean pooling). */
-export async function loadFolder(dir: string, source: string): Promise<SentenceEncoder> {
+export async function loadFolder(folder: string, source: string): Promise<SentenceEncoder> {
+  // Absolute, always: @huggingface/transformers reads a relative owner/name-shaped path as a hub id.
+  const dir = resolve(folder);
+  if (!existsSync(dir)) throw new ModelError(`model folder not found: ${folder}`);
   if (!statSync(dir).isDirectory()) throw new ModelError(`${dir}: not a folder`);
   const modulesFile = join(dir, 'modules.json');
-  const modules: ModuleEntry[] = existsSync(modulesFile) ? (readJson(modulesFile) as unknown as ModuleEntry[]) : [];
-  if (existsSync(modulesFile) && !Array.isArray(modules)) throw new ModelError(`${modulesFile}: expected a JSON list of modules`);
-  const kind = (m: ModuleEntry) => String(m.type ?? '').split('.').pop() ?? '';
-
-  const tIdx = modules.findIndex((m) => kind(m) === 'Transformer');
-  if (modules.length && tIdx !== 0) throw new ModelError(`${modulesFile}: the first module must be a Transformer`);
-  const tDir = modules.length ? join(dir, modules[0].path ?? '') : dir;
+  const modules = existsSync(modulesFile) ? parseModules(readJson(modulesFile), modulesFile) : [];
+  if (modules.length && modules[0].kind !== 'Transformer') throw new ModelError(`${modulesFile}: the first module must be a Transformer`);
+  const tDir = modules.length ? moduleFolder(dir, modules[0], modulesFile) : dir;
   const cfgFile = join(tDir, 'config.json');
   if (!existsSync(cfgFile)) throw new ModelError(`${cfgFile}: missing config.json (not a model folder?)`);
   const cfg = parseConfig(readJson(cfgFile), cfgFile);
   const weights = loadTransformerWeights(tDir, cfg);
   const tokenizer = await Tokenizer.fromFolder(tDir);
-
-  let maxSeqLength = maxUsableLength(cfg);
-  let doLowerCase = false;
-  const sbFile = join(tDir, 'sentence_bert_config.json');
-  if (existsSync(sbFile)) {
-    const sb = readJson(sbFile);
-    if (typeof sb.max_seq_length === 'number') maxSeqLength = Math.min(sb.max_seq_length, maxSeqLength);
-    doLowerCase = sb.do_lower_case === true;
-  } else {
-    const tcFile = join(tDir, 'tokenizer_config.json');
-    const ml = existsSync(tcFile) ? readJson(tcFile).model_max_length : undefined;
-    if (typeof ml === 'number' && ml < maxSeqLength) maxSeqLength = ml;
-  }
+  const { maxSeqLength, doLowerCase } = readSequenceConfig(tDir, cfg);
 
   let pooling: PoolingMode[] = ['mean'];
   const dense: DenseLayer[] = [];
   let normalize = false;
   for (const m of modules.slice(1)) {
-    const mdir = join(dir, m.path ?? '');
-    const k = kind(m);
-    if (k === 'Pooling') {
-      pooling = poolingModesFromConfig(readJson(join(mdir, 'config.json')), join(mdir, 'config.json'));
-    } else if (k === 'Dense') {
-      const cf = join(mdir, 'config.json');
-      const c = readJson(cf);
-      const inF = Number(c.in_features);
-      const outF = Number(c.out_features);
-      if (!Number.isInteger(inF) || !Number.isInteger(outF)) throw new ModelError(`${cf}: in_features / out_features must be integers`);
-      const act = activationFromTorch(String(c.activation_function ?? 'torch.nn.modules.activation.Tanh'), cf);
-      const wf = join(mdir, 'model.safetensors');
-      if (!existsSync(wf)) throw new ModelError(`${wf}: missing weight file${existsSync(join(mdir, 'pytorch_model.bin')) ? ' (only safetensors is supported)' : ''}`);
-      const t = readSafetensors(wf);
-      const w = expectTensor(t, 'linear.weight', [outF, inF], wf).data;
-      const b = c.bias === false ? null : expectTensor(t, 'linear.bias', [outF], wf).data;
-      dense.push(new DenseLayer(inF, outF, act, w, b, `dense.${dense.length}`));
-    } else if (k === 'Normalize') {
+    const mdir = moduleFolder(dir, m, modulesFile);
+    if (m.kind === 'Pooling') {
+      // We always pool before the Dense layers; a file that orders them otherwise is not what we would run.
+      if (dense.length) throw new ModelError(`${modulesFile}: ${m.label}: Pooling must come before Dense`);
+      const pf = join(mdir, 'config.json');
+      const pc = readJson(pf);
+      pooling = poolingModesFromConfig(pc, pf);
+      // sentence-transformers 5 names the field embedding_dimension.
+      for (const key of ['word_embedding_dimension', 'embedding_dimension']) {
+        const d = intField(pc, key, pf, 1);
+        if (d !== undefined && d !== cfg.hiddenSize) throw new ModelError(`${pf}: ${key} ${d} does not match the transformer's hidden size ${cfg.hiddenSize}`);
+      }
+    } else if (m.kind === 'Dense') {
+      const inDim = dense.length ? dense[dense.length - 1].outFeatures : cfg.hiddenSize * pooling.length;
+      dense.push(loadDense(mdir, inDim, dense.length));
+    } else if (m.kind === 'Normalize') {
       normalize = true;
     } else {
       throw new ModelError(`${modulesFile}: unsupported module type '${m.type}' (supported: Transformer, Pooling, Dense, Normalize)`);
@@ -327,6 +321,53 @@ export async function loadFolder(dir: string, source: string): Promise<SentenceE
   }
   const transformer = new TransformerModel(cfg, weights);
   return new SentenceEncoder({ transformer, tokenizer, maxSeqLength, pooling, dense, normalize, source, doLowerCase });
+}
+
+/**
+ * max_seq_length and do_lower_case from sentence_bert_config.json; without a max_seq_length,
+ * the tokenizer's model_max_length, as sentence-transformers' Transformer does; never longer
+ * than the position embeddings allow. A value that is not a whole number from 1 to
+ * max_position_embeddings is an error: -5 or 0 would cut every text down to its special
+ * tokens, so every text would get the same embedding.
+ */
+function readSequenceConfig(tDir: string, cfg: TransformerConfig): { maxSeqLength: number; doLowerCase: boolean } {
+  const usable = maxUsableLength(cfg);
+  const sbFile = join(tDir, 'sentence_bert_config.json');
+  const sb = existsSync(sbFile) ? readJson(sbFile) : {};
+  // Up to max_position_embeddings, not the usable length: RoBERTa-style folders often say 514 where 512 are usable (clamped).
+  const n = intField(sb, 'max_seq_length', sbFile, 1, cfg.maxPositions, "the model's max_position_embeddings");
+  if (sb.do_lower_case !== undefined && sb.do_lower_case !== null && typeof sb.do_lower_case !== 'boolean') {
+    throw new ModelError(`${sbFile}: do_lower_case must be true or false, got ${JSON.stringify(sb.do_lower_case)}`);
+  }
+  const doLowerCase = sb.do_lower_case === true;
+  if (n !== undefined) return { maxSeqLength: Math.min(n, usable), doLowerCase };
+  const tcFile = join(tDir, 'tokenizer_config.json');
+  // Tokenizers without a limit write a huge integer here (transformers' VERY_LARGE_INTEGER, 1e30).
+  const ml = existsSync(tcFile) ? intField(readJson(tcFile), 'model_max_length', tcFile, 1) : undefined;
+  return { maxSeqLength: Math.min(ml ?? usable, usable), doLowerCase };
+}
+
+/** A Dense module's folder; `inDim` is the size of the embedding it receives. */
+function loadDense(mdir: string, inDim: number, i: number): DenseLayer {
+  const cf = join(mdir, 'config.json');
+  const c = readJson(cf);
+  const inF = intField(c, 'in_features', cf, 1);
+  const outF = intField(c, 'out_features', cf, 1);
+  if (inF === undefined || outF === undefined) throw new ModelError(`${cf}: missing in_features / out_features`);
+  if (inF !== inDim) throw new ModelError(`${cf}: in_features ${inF} does not match the ${inDim}-dimensional embedding that reaches this layer`);
+  const act = activationFromTorch(String(c.activation_function ?? 'torch.nn.modules.activation.Tanh'), cf);
+  const wf = join(mdir, 'model.safetensors');
+  if (!existsSync(wf)) throw new ModelError(`${wf}: missing weight file${existsSync(join(mdir, 'pytorch_model.bin')) ? ' (only safetensors is supported)' : ''}`);
+  const t = readSafetensors(wf);
+  for (const [name, shape] of [['linear.weight', [outF, inF]], ['linear.bias', [outF]]] as const) {
+    const got = t.get(name)?.shape;
+    if (got && (got.length !== shape.length || got.some((d, k) => d !== shape[k]))) {
+      throw new ModelError(`${wf}: tensor '${name}' has shape [${got.join(',')}] but ${cf} says in_features ${inF}, out_features ${outF}`);
+    }
+  }
+  const w = expectTensor(t, 'linear.weight', [outF, inF], wf).data;
+  const b = c.bias === false ? null : expectTensor(t, 'linear.bias', [outF], wf).data;
+  return new DenseLayer(inF, outF, act, w, b, `dense.${i}`);
 }
 
 /** All files of a folder, for diagnostics. */
