@@ -9,7 +9,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { initBackend } from '../backend/index.js';
 import { ModelError, isUserError } from '../errors.js';
 import { loadEncoder, type SentenceEncoder } from '../models/index.js';
-import { QUANTIZE_MODES, exportOnnx, type QuantizeMode } from '../engine/onnx/index.js';
+import { QUANTIZE_MODES, checkTarget, exportOnnx, type QuantizeMode } from '../engine/onnx/index.js';
 
 interface ExportArgs {
   format: string;
@@ -43,6 +43,7 @@ export const exportCommand: CommandModule<object, ExportArgs> = {
       .option('force', { type: 'boolean', default: false, describe: 'replace --out if an earlier export wrote it' })
       .example('$0 export onnx --model ./out/model --out ./out/model-onnx --quantize int8', '') as unknown as Argv<ExportArgs>,
   handler: async (argv) => {
+    checkTarget(argv.out, argv.force); // before the (slow) model load
     await initBackend(argv.backend);
     const encoder = await load(argv.model);
     try {

@@ -51,7 +51,7 @@ export interface ExportResult {
 const PROBE_TEXTS = ['A man is playing a guitar.', '', 'Ünïcödé ✓ データ', 'registered nurse', 'word '.repeat(200)];
 
 /** Refuse an `out` that holds anything but an earlier export (and that only with --force). */
-function checkTarget(out: string, force: boolean): void {
+export function checkTarget(out: string, force: boolean): void {
   if (!existsSync(out)) return;
   if (!statSync(out).isDirectory()) throw new UserError(`${out}: exists and is not a folder`);
   if (readdirSync(out).length === 0) return;

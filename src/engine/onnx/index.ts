@@ -4,7 +4,7 @@
  * dynamic 8-bit quantization, and running the graphs with onnxruntime-node.
  */
 export { buildEncoderGraph, encoderSpec, encoderToOnnx, encoderWeights, initializerWeights, type EncoderSpec, type WeightSource } from './encoder.js';
-export { exportOnnx, EXPORT_MARKER, QUANTIZE_MODES, type ExportOptions, type ExportResult, type QuantizeMode } from './export.js';
+export { checkTarget, exportOnnx, EXPORT_MARKER, QUANTIZE_MODES, type ExportOptions, type ExportResult, type QuantizeMode } from './export.js';
 export { GraphBuilder, attr } from './graph.js';
 export { encodeModel, OPSET, IR_VERSION } from './proto.js';
 export { quantizeDynamic } from './quantize.js';
