@@ -22,5 +22,5 @@ import { createSimilarityMseLoss } from './cosine-mse.js';
 import type { Loss } from './types.js';
 
 export function createAngularMseLoss(params: Record<string, unknown> = {}): Loss {
-  return createSimilarityMseLoss('angular_mse', pairwiseAngular, params);
+  return createSimilarityMseLoss('angular_mse', pairwiseAngular, { kind: 'interval', min: 0, max: 1 }, params);
 }

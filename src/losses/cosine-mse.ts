@@ -22,19 +22,19 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { pairwiseCosine, type PairSimilarity } from '../similarity/index.js';
-import { defineLoss, resolveParams, type Loss, type LossParamSpec } from './types.js';
+import { defineLoss, resolveParams, type LabelRange, type Loss, type LossParamSpec } from './types.js';
 
 export const COSINE_MSE_PARAMS: LossParamSpec = {};
 
-/** A loss `mean((similarity(u, v) - label)²)` for any pairwise similarity function. */
-export function createSimilarityMseLoss(name: string, similarity: PairSimilarity, params: Record<string, unknown> = {}): Loss {
+/** A loss `mean((similarity(u, v) - label)²)` for any pairwise similarity function; labels on that function's scale. */
+export function createSimilarityMseLoss(name: string, similarity: PairSimilarity, labelRange: LabelRange, params: Record<string, unknown> = {}): Loss {
   const resolved = resolveParams(name, COSINE_MSE_PARAMS, params);
-  return defineLoss({ name, columns: 2, maxColumns: 2, needsLabel: true, params: resolved }, (embeddings, labels) => {
+  return defineLoss({ name, columns: 2, maxColumns: 2, needsLabel: true, labelRange, minBatch: 1, params: resolved }, (embeddings, labels) => {
     const sim = similarity(embeddings[0], embeddings[1]); // [batch]
     return tf.mean(tf.squaredDifference(sim, tf.cast(labels!, 'float32'))) as tf.Scalar;
   });
 }
 
 export function createCosineMseLoss(params: Record<string, unknown> = {}): Loss {
-  return createSimilarityMseLoss('cosine_mse', pairwiseCosine, params);
+  return createSimilarityMseLoss('cosine_mse', pairwiseCosine, { kind: 'interval', min: -1, max: 1 }, params);
 }

@@ -12,7 +12,8 @@ import { createOnlineContrastiveLoss } from './online-contrastive.js';
 import { createTripletLoss } from './triplet.js';
 import type { Loss } from './types.js';
 
-export type { Loss } from './types.js';
+export type { Loss, LabelRange } from './types.js';
+export { labelFits, describeLabelRange } from './types.js';
 export { createSimilarityMseLoss } from './cosine-mse.js';
 
 const FACTORIES: Record<string, (params?: Record<string, unknown>) => Loss> = {

@@ -13,7 +13,9 @@
  * | 2 (optional) | hard negative for this anchor |
  * | label | not used |
  *
- * Only positive pairs are needed. Duplicate texts in a batch become false negatives: batch
+ * Only positive pairs are needed. Training batches hold at least 2 examples (`minBatch`): with
+ * one and no hard negative the softmax is over a single candidate and the loss is undefined
+ * (one anchor with a hard negative is defined, and computed). Duplicate texts in a batch become false negatives: batch
  * with `noDuplicates` (src/data/batching.ts). Defaults as in sentence-transformers: scale 20
  * (= temperature 0.05), cosine similarity.
  *
@@ -35,10 +37,12 @@ export const MNRL_PARAMS: LossParamSpec = {
 export function createMultipleNegativesRankingLoss(params: Record<string, unknown> = {}): Loss {
   const p = resolveParams('multiple_negatives_ranking', MNRL_PARAMS, params);
   const scale = p.scale as number;
-  return defineLoss({ name: 'multiple_negatives_ranking', columns: 2, maxColumns: 3, needsLabel: false, params: p }, (embeddings) => {
+  return defineLoss({ name: 'multiple_negatives_ranking', columns: 2, maxColumns: 3, needsLabel: false, labelRange: null, minBatch: 2, params: p }, (embeddings) => {
     const anchors = embeddings[0]; // [n, dim]
     const n = anchors.shape[0];
     const candidates = embeddings.length > 2 ? tf.concat(embeddings.slice(1), 0) : embeddings[1]; // [n*k, dim]
+    // The trainer never sends such a batch (minBatch); reaching here is a bug, named as one rather than a oneHot error.
+    if (candidates.shape[0] < 2) throw new Error('loss multiple_negatives_ranking: a batch of one example without a hard negative has no negative to rank against');
     const scores = tf.mul(cosineMatrix(anchors, candidates), scale); // [n, n*k]
     const target = tf.oneHot(tf.range(0, n, 1, 'int32'), candidates.shape[0]); // [n, n*k]
     const positive = tf.sum(tf.mul(scores, target), 1); // [n]

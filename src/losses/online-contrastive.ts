@@ -16,7 +16,7 @@
  * | --- | --- |
  * | 0 | sentence 1 |
  * | 1 | sentence 2 |
- * | label | 1 = similar, 0 = dissimilar (other values are in neither set) |
+ * | label | 1 = similar, 0 = dissimilar (declared `labelRange` binary: the trainer refuses other values) |
  *
  * Reference: sentence-transformers `losses/OnlineContrastiveLoss.py`
  * (https://github.com/UKPLab/sentence-transformers/blob/master/sentence_transformers/losses/OnlineContrastiveLoss.py).
@@ -70,7 +70,7 @@ export function createOnlineContrastiveLoss(params: Record<string, unknown> = {}
   const p = resolveParams('online_contrastive', ONLINE_CONTRASTIVE_PARAMS, params);
   const margin = p.margin as number;
   const distance = DISTANCES[p.distance as DistanceName];
-  return defineLoss({ name: 'online_contrastive', columns: 2, maxColumns: 2, needsLabel: true, params: p }, (embeddings, labels) => {
+  return defineLoss({ name: 'online_contrastive', columns: 2, maxColumns: 2, needsLabel: true, labelRange: { kind: 'binary' }, minBatch: 1, params: p }, (embeddings, labels) => {
     const d = distance(embeddings[0], embeddings[1]); // [batch]
     const { pos: posMask, neg: negMask } = hardPairMasks(d, labels!); // [batch] each
     const positive = tf.sum(tf.mul(posMask, tf.square(d)));

@@ -16,6 +16,18 @@ export interface Loss {
   readonly maxColumns: number;
   /** Uses the score / label column. */
   readonly needsLabel: boolean;
+  /**
+   * The labels this loss is defined on; null when it takes none or any number will do (CoSENT
+   * uses only their order). Data readers and recipe rules read it from here, so a loss and its
+   * checks cannot disagree.
+   */
+  readonly labelRange: LabelRange | null;
+  /**
+   * Fewest examples a training batch must hold: 2 for in-batch negatives, where an anchor's
+   * negatives are the other examples' positives. The trainer drops smaller batches
+   * (src/training/data.ts) and the recipe rules refuse smaller batch sizes.
+   */
+  readonly minBatch: number;
   /** The resolved parameters (defaults filled in), for run records. */
   readonly params: Readonly<Record<string, ParamValue>>;
   /**
@@ -23,6 +35,21 @@ export interface Loss {
    * Returns a scalar; intermediate tensors are disposed (tf.tidy).
    */
   lossFromEmbeddings(embeddings: tf.Tensor2D[], labels: tf.Tensor1D | null): tf.Scalar;
+}
+
+/**
+ * Labels a loss accepts: any number in [min, max] (a similarity on the scale of the loss's
+ * similarity function), or exactly the classes 0 (dissimilar) and 1 (similar).
+ */
+export type LabelRange = { kind: 'interval'; min: number; max: number } | { kind: 'binary' };
+
+export function labelFits(range: LabelRange, v: number): boolean {
+  return range.kind === 'binary' ? v === 0 || v === 1 : v >= range.min && v <= range.max;
+}
+
+/** "in [0, 1]" / "0 or 1", for messages. */
+export function describeLabelRange(range: LabelRange): string {
+  return range.kind === 'binary' ? '0 or 1' : `in [${range.min}, ${range.max}]`;
 }
 
 /**
