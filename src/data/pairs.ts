@@ -2,8 +2,8 @@
  * Load training examples (2-3 texts, optional score) from a csv / tsv / jsonl file with a
  * column mapping, validating every row.
  *
- * A bad row (missing column, empty text, score that is not a number, NaN, or outside the
- * declared score range) is either an error — one line naming the first few `file:line`
+ * A bad row (missing column, empty text, a text that is not a string (jsonl), a score that is
+ * not a plain decimal number, or outside the declared score range) is either an error — one line naming the first few `file:line`
  * places and the total count, so a wrong mapping is fixed in one go — or, with
  * `onBadRow: 'skip'`, dropped with a warning the caller prints.
  */
@@ -46,6 +46,8 @@ export interface LoadPairsOptions {
 
 export interface LoadedPairs {
   examples: Example[];
+  /** The file line of each example (same order), for later checks that name `file:line`. */
+  lines: number[];
   skipped: number;
   warnings: string[];
 }
@@ -73,11 +75,27 @@ function scaler(scale: ScoreScale | null | undefined): { apply: (v: number) => n
   return { apply: (v) => c + ((v - a) / (b - a)) * (d - c), range: [a, b] };
 }
 
-function parseNumber(raw: unknown): number {
-  if (typeof raw === 'number') return raw;
-  if (typeof raw === 'boolean') return raw ? 1 : 0;
-  if (typeof raw !== 'string' || raw.trim() === '') return NaN;
+/**
+ * Plain decimal numbers only. `Number()` would also read `0x10` (16), `0b1`, `1e3` and
+ * `Infinity`: in a score column those are typos or a wrong column, not scores.
+ */
+const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
+
+/** The score a cell holds, or why it holds none. */
+function parseScore(raw: unknown): number | { problem: string } {
+  if (typeof raw === 'number') return Number.isFinite(raw) ? raw : { problem: `score ${raw} is not a finite number` };
+  const shown = typeof raw === 'string' ? raw : JSON.stringify(raw);
+  if (typeof raw !== 'string' || !Number.isFinite(Number(raw.trim())) || raw.trim() === '') return { problem: `score '${shown}' is not a number` };
+  if (!DECIMAL.test(raw.trim())) return { problem: `score '${shown}' is not a plain decimal number (write it like 0.75)` };
   return Number(raw.trim());
+}
+
+/** "a number (5)", "an object", ... for a text cell that is not a string. */
+function jsonKind(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'object') return 'an object';
+  return `a ${typeof v} (${String(v)})`;
 }
 
 export function loadPairs(path: string, opts: LoadPairsOptions = {}): LoadedPairs {
@@ -90,6 +108,7 @@ export function loadPairs(path: string, opts: LoadPairsOptions = {}): LoadedPair
   const { apply, range } = scaler(opts.scoreScale);
 
   const examples: Example[] = [];
+  const lines: number[] = [];
   const bad: string[] = [];
   for (const row of table.rows) {
     const problem = checkRow();
@@ -99,21 +118,24 @@ export function loadPairs(path: string, opts: LoadPairsOptions = {}): LoadedPair
       const texts: string[] = [];
       for (const [i, key] of textKeys.entries()) {
         const v = cell(row, key);
-        if (v === undefined || v === null) return `missing column ${String(columns.texts[i])}`;
-        const s = typeof v === 'string' ? v : typeof v === 'number' ? String(v) : JSON.stringify(v);
-        if (s.trim() === '') return `empty text in ${String(columns.texts[i])}`;
-        texts.push(s);
+        if (v === undefined) return `missing column ${String(columns.texts[i])}`;
+        // A jsonl number, boolean, object or null is not a text: stringified, it would train on "42" or "null".
+        if (typeof v !== 'string') return `${String(columns.texts[i])} is ${jsonKind(v)}, not a text string`;
+        if (v.trim() === '') return `empty text in ${String(columns.texts[i])}`;
+        texts.push(v);
       }
       if (labelKey === null) {
         examples.push({ texts });
+        lines.push(row.line);
         return null;
       }
       const raw = cell(row, labelKey);
       if (raw === undefined || raw === null) return `missing column ${String(columns.label)}`;
-      const v = parseNumber(raw);
-      if (!Number.isFinite(v)) return `score '${typeof raw === 'string' ? raw : JSON.stringify(raw)}' is not a number`;
+      const v = parseScore(raw);
+      if (typeof v !== 'number') return v.problem;
       if (range && (v < range[0] || v > range[1])) return `score ${v} outside [${range[0]}, ${range[1]}]`;
       examples.push({ texts, label: apply(v) });
+      lines.push(row.line);
       return null;
     }
   }
@@ -128,5 +150,5 @@ export function loadPairs(path: string, opts: LoadPairsOptions = {}): LoadedPair
     warnings.push(`${path}: skipped ${bad.length} bad row${bad.length === 1 ? '' : 's'} of ${table.rows.length} (first: ${bad[0]})`);
   }
   if (examples.length === 0) throw new DataError(`${path}: no usable rows`);
-  return { examples, skipped: opts.onBadRow === 'skip' ? bad.length : 0, warnings };
+  return { examples, lines, skipped: opts.onBadRow === 'skip' ? bad.length : 0, warnings };
 }

@@ -5,7 +5,8 @@
  * - csv: RFC 4180 (quoted fields may span lines; the row's line is where it starts).
  * - tsv: IANA text/tab-separated-values: no quoting, a quote character is literal text (as
  *   in the STS Benchmark files). Fields cannot contain tabs or newlines.
- * - jsonl: one JSON object (by column name) or array (by index) per line.
+ * - jsonl: one JSON object (by column name) or array (by index) per line; values keep their
+ *   JSON types (a number stays a number).
  *
  * The file is checked before parsing: empty, invalid UTF-8 (first bad line named), and the
  * most common mistake, a delimiter that does not match the extension (a ".csv" full of tabs
@@ -23,8 +24,11 @@ export type Column = string | number;
 export interface TableRow {
   /** 1-based line in the file where this row starts. */
   line: number;
-  /** csv/tsv and jsonl arrays: cells in order; jsonl objects: the object. */
-  cells: string[] | Record<string, unknown>;
+  /**
+   * csv/tsv: cells in order (strings); jsonl arrays: values in order and jsonl objects: the
+   * object, both with their JSON types kept, so a reader can refuse a number where text belongs.
+   */
+  cells: unknown[] | Record<string, unknown>;
 }
 
 export interface Table {
@@ -150,7 +154,7 @@ function readJsonl(path: string, text: string): Table {
       throw new DataError(`${path}:${i + 1}: not valid JSON (${(e as Error).message.split('\n')[0]})`);
     }
     if (v === null || typeof v !== 'object') throw new DataError(`${path}:${i + 1}: expected a JSON object or array, got ${v === null ? 'null' : typeof v}`);
-    rows.push({ line: i + 1, cells: Array.isArray(v) ? v.map((x) => (typeof x === 'string' ? x : JSON.stringify(x))) : (v as Record<string, unknown>) });
+    rows.push({ line: i + 1, cells: v as unknown[] | Record<string, unknown> });
   });
   const first = rows[0]?.cells;
   return { path, format: 'jsonl', header: first && !Array.isArray(first) ? Object.keys(first) : null, rows };
