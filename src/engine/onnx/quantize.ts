@@ -40,7 +40,8 @@ export function quantizeColumns(w: Float32Array, K: number, N: number): { q: Uin
       if (v < lo) lo = v;
       if (v > hi) hi = v;
     }
-    const s = hi > lo ? (hi - lo) / 255 : 1;
+    // rounded to float32 first: the graph stores it so, and the values are rounded against it
+    const s = hi > lo ? Math.fround((hi - lo) / 255) : 1;
     const z = Math.min(255, Math.max(0, Math.round(-lo / s)));
     scale[j] = s;
     zeroPoint[j] = z;
