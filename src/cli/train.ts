@@ -1,16 +1,20 @@
 /**
- * `sbert-train recipe.yaml [--resume]`: validate the recipe (exit 2 listing every problem),
- * train, save the tuned model and the run folder. Ctrl-C writes a checkpoint and exits with
- * code 3 (TrainingAborted); a second Ctrl-C exits at once.
+ * `sbert-train recipe.yaml [--resume [--allow-changed-data]]`: validate the recipe (exit 2 listing
+ * every problem), train, save the tuned model and the run folder. A resume refuses data files
+ * that changed since the checkpoint unless --allow-changed-data says to go on with them.
+ * Ctrl-C writes a checkpoint and exits with code 3 (TrainingAborted); a second Ctrl-C exits at
+ * once.
  */
 import type { CommandModule } from 'yargs';
 import { initBackend } from '../backend/index.js';
+import { UserError } from '../errors.js';
 import { loadRecipe } from '../recipe/index.js';
 import { train } from '../training/index.js';
 
 interface TrainArgs {
   recipe: string;
   resume: boolean;
+  allowChangedData: boolean;
   backend: string;
 }
 
@@ -28,8 +32,14 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
   builder: (y) =>
     y
       .positional('recipe', { type: 'string', demandOption: true, describe: 'recipe YAML file' })
-      .option('resume', { type: 'boolean', default: false, describe: 'continue from the newest complete checkpoint in the run folder' }) as never,
+      .option('resume', { type: 'boolean', default: false, describe: 'continue from the newest complete checkpoint in the run folder' })
+      .option('allow-changed-data', {
+        type: 'boolean',
+        default: false,
+        describe: 'with --resume: continue although a data file (train/dev/test) changed since the checkpoint; the run then differs from an uninterrupted one',
+      }) as never,
   handler: async (argv) => {
+    if (argv.allowChangedData && !argv.resume) throw new UserError('--allow-changed-data: only means something with --resume');
     const recipe = loadRecipe(argv.recipe);
     await initBackend(argv.backend);
     const controller = new AbortController();
@@ -42,7 +52,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     };
     process.on('SIGINT', onSigint);
     try {
-      const r = await train(recipe, { resume: argv.resume, signal: controller.signal, test: testHooks() });
+      const r = await train(recipe, { resume: argv.resume, allowChangedData: argv.allowChangedData, signal: controller.signal, test: testHooks() });
       const fmt = (m: Record<string, number> | null) => (m && recipe.evaluation.monitor in m ? m[recipe.evaluation.monitor].toFixed(4) : 'n/a');
       process.stdout.write(
         `done: ${r.steps} steps${r.stoppedEarly ? ' (stopped early)' : ''}; dev ${recipe.evaluation.monitor}: ${fmt(r.startMetrics)} before, ${fmt(r.finalMetrics)} after` +

@@ -10,9 +10,10 @@ import type { LossName, Recipe } from './types.js';
 /**
  * What each loss needs from a batch and which recipe parameters it reads, taken from the Loss
  * objects themselves (src/losses) so the two can never disagree. `inBatchNegatives` marks
- * losses for which a duplicate text in a batch is a false negative.
+ * losses for which a duplicate text in a batch is a false negative; `minBatch` the fewest
+ * examples a batch may hold.
  */
-export function lossRequirements(name: LossName): { minTexts: number; maxTexts: number; needsLabel: boolean; params: string[]; inBatchNegatives: boolean } {
+export function lossRequirements(name: LossName): { minTexts: number; maxTexts: number; needsLabel: boolean; params: string[]; inBatchNegatives: boolean; minBatch: number } {
   const l = createLoss(name);
   return {
     minTexts: l.columns,
@@ -20,6 +21,7 @@ export function lossRequirements(name: LossName): { minTexts: number; maxTexts: 
     needsLabel: l.needsLabel,
     params: Object.keys(l.params).filter((k) => k === 'margin' || k === 'scale' || k === 'distance'),
     inBatchNegatives: name === 'multiple_negatives_ranking',
+    minBatch: l.minBatch,
   };
 }
 
@@ -33,6 +35,9 @@ export function checkRules(r: Recipe, problems: string[]): void {
   }
   if (req.needsLabel && r.data.columns.label === null) {
     problems.push(`data.columns.label: loss '${r.loss.name}' needs a label column, the mapping has none`);
+  }
+  for (const [path, size] of [['training.batch_size', r.training.batch_size], ['evaluation.batch_size', r.evaluation.batch_size]] as const) {
+    if (size < req.minBatch) problems.push(`${path}: loss '${r.loss.name}' needs batches of at least ${req.minBatch} (in-batch negatives), got ${size}`);
   }
   for (const p of ['margin', 'scale', 'distance'] as const) {
     if (r.loss[p] !== null && !req.params.includes(p)) {

@@ -27,7 +27,7 @@ import { makeSchedule, warmupFromRatio, type Schedule } from './schedule.js';
 import { clipByGlobalNorm, clipPerVariable, globalNorm } from './clip.js';
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint, cleanStale, type TensorIndexEntry } from './checkpoint.js';
 import { restore, snapshot, type Snapshot } from './weights.js';
-import { batchesFor, buildLoss, loadRunData, toStsPairs, type Example, type RunData, type TrainLoss } from './data.js';
+import { batchesFor, buildLoss, checkResumeData, divergenceAdvice, loadRunData, toStsPairs, type DataFingerprints, type Example, type RunData, type TrainLoss } from './data.js';
 
 export interface StepInfo {
   /** Optimizer steps done, counting this one (1-based). */
@@ -48,6 +48,8 @@ export interface EvalInfo {
 export interface TrainOptions {
   /** Continue from the newest complete checkpoint in the run folder. */
   resume?: boolean;
+  /** With resume: continue even though a data file changed since the checkpoint (else refused). */
+  allowChangedData?: boolean;
   /** Called after every optimizer step (for the parity test and the CLI). */
   onStep?: (info: StepInfo) => void;
   onEval?: (info: EvalInfo) => void;
@@ -125,7 +127,8 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
       if (!found) throw new UserError(`--resume: no complete checkpoint in ${ckptRoot}`);
       const ck = loadCheckpoint(found.dir);
       checkSameRecipe(recipe, ck.recipeYaml, found.dir);
-      const st = ck.state as unknown as LoopState & { weightsIndex: TensorIndexEntry[]; optimizerIndex: TensorIndexEntry[]; optimizerStep: number; losses: number[] };
+      const st = ck.state as unknown as LoopState & { weightsIndex: TensorIndexEntry[]; optimizerIndex: TensorIndexEntry[]; optimizerStep: number; losses: number[]; data?: DataFingerprints };
+      checkResumeData(data.fingerprints, st.data, found.dir, !!opts.allowChangedData, log);
       restore(all, { index: st.weightsIndex, data: ck.weights });
       if (ck.optimizer) optimizer.setState(unpackMoments(st.optimizerIndex, ck.optimizer, st.optimizerStep), trainable);
       if (ck.best) best = { index: st.weightsIndex, data: ck.best };
@@ -156,7 +159,7 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
           weights: w.data,
           optimizer: moments.data,
           best: best ? best.data : null,
-          state: { ...state, weightsIndex: w.index, optimizerIndex: moments.index, optimizerStep: optimizer.stepCount, losses, rng: { seed: recipe.training.seed, batchOrder: 'makeBatches(seed, epoch)' } },
+          state: { ...state, weightsIndex: w.index, optimizerIndex: moments.index, optimizerStep: optimizer.stepCount, losses, rng: { seed: recipe.training.seed, batchOrder: 'makeBatches(seed, epoch)' }, data: data.fingerprints },
           recipeYaml,
         },
         recipe.training.keep_checkpoints,
@@ -206,6 +209,14 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
     try {
       while (!stop && state.epoch < recipe.training.epochs) {
         const batches = batchesFor(recipe, data.train, state.epoch);
+        if (state.batchInEpoch >= batches.length) {
+          // A position past the end (resumed on data that shrank, --allow-changed-data) or an epoch
+          // without a batch: the epoch is over. Without this the outer loop would spin forever.
+          log(`epoch ${state.epoch + 1}: position ${state.batchInEpoch} is past its ${batches.length} batches; starting the next epoch`);
+          state.epoch += 1;
+          state.batchInEpoch = 0;
+          continue;
+        }
         while (!stop && state.batchInEpoch < batches.length) {
           const group = batches.slice(state.batchInEpoch, Math.min(state.batchInEpoch + accum, batches.length));
           const lr = schedule.lrAt(state.step);
@@ -213,7 +224,7 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
           if (!Number.isFinite(lossValue) || !Number.isFinite(norm)) {
             const last = latestCheckpoint(ckptRoot);
             throw new TrainingAborted(
-              `${Number.isFinite(lossValue) ? `gradient norm is ${norm}` : `loss is ${lossValue}`} at step ${state.step + 1} (epoch ${state.epoch + 1}); training stopped, weights not updated; ${last ? `last good checkpoint: ${last.dir} (resume with --resume)` : 'no checkpoint was written yet'}; try a lower optimizer.lr or optimizer.clip_grad_norm`,
+              `${Number.isFinite(lossValue) ? `gradient norm is ${norm}` : `loss is ${lossValue}`} at step ${state.step + 1} (epoch ${state.epoch + 1}); training stopped, weights not updated; ${last ? `last good checkpoint: ${last.dir} (resume with --resume)` : 'no checkpoint was written yet'}; ${divergenceAdvice(group, loss, state.step)}`,
             );
           }
           state.step += 1;
