@@ -66,21 +66,21 @@ function captureStderr<T>(fn: () => T): { value: T; stderr: string } {
   }
 }
 
-describe('scores: only plain decimal numbers', () => {
-  test('0x10, 0b1, 1e3, Infinity and booleans are bad rows, not 16, 1, 1000, Infinity and 1', () => {
-    const p = file('hex.csv', 'sentence1,sentence2,score\na,b,0x10\nc,d, 1e3\ne,f,Infinity\ng,h,0b1\ni,j,0.5\n');
+describe('scores: only decimal numbers', () => {
+  test('0x10, 0o7, Infinity, 0b1 and booleans are bad rows, not 16, 7, Infinity, 1 and 1', () => {
+    const p = file('hex.csv', 'sentence1,sentence2,score\na,b,0x10\nc,d, 0o7\ne,f,Infinity\ng,h,0b1\ni,j,0.5\n');
     assert.throws(
       () => loadPairs(p),
-      oneLine(DataError, /4 bad rows: .*hex\.csv:2 \(score '0x10' is not a plain decimal number.*hex\.csv:3 \(score ' 1e3' is not a plain decimal.*hex\.csv:4 \(score 'Infinity' is not a number\).*hex\.csv:5 \(score '0b1' is not a plain decimal/),
+      oneLine(DataError, /4 bad rows: .*hex\.csv:2 \(score '0x10' is not a plain decimal number.*hex\.csv:3 \(score ' 0o7' is not a plain decimal.*hex\.csv:4 \(score 'Infinity' is not a number\).*hex\.csv:5 \(score '0b1' is not a plain decimal/),
     );
     const j = file('bool.jsonl', '{"sentence1": "a", "sentence2": "b", "score": true}\n');
     assert.throws(() => loadPairs(j), oneLine(DataError, /bool\.jsonl:1 \(score 'true' is not a number\)/));
   });
-  test('plain decimals with a sign, a leading dot or spaces around them are read', () => {
-    const p = file('ok.csv', 'sentence1,sentence2,score\na,b,-0.5\nc,d,.25\ne,f, 3 \ng,h,+1.\n');
+  test('decimals with a sign, a leading dot, an exponent (as Python writes 1e-05) or spaces around them are read', () => {
+    const p = file('ok.csv', 'sentence1,sentence2,score\na,b,-0.5\nc,d,.25\ne,f, 3 \ng,h,+1.\nk,l,1e-05\n');
     assert.deepEqual(
       loadPairs(p).examples.map((e) => e.label),
-      [-0.5, 0.25, 3, 1],
+      [-0.5, 0.25, 3, 1, 1e-5],
     );
     const j = file('num.jsonl', '{"sentence1": "a", "sentence2": "b", "score": 0.75}\n');
     assert.equal(loadPairs(j).examples[0].label, 0.75);

@@ -76,10 +76,11 @@ function scaler(scale: ScoreScale | null | undefined): { apply: (v: number) => n
 }
 
 /**
- * Plain decimal numbers only. `Number()` would also read `0x10` (16), `0b1`, `1e3` and
- * `Infinity`: in a score column those are typos or a wrong column, not scores.
+ * Decimal numbers only, with an optional exponent (`1e-05` is what Python writes for a small
+ * float). `Number()` would also read `0x10` (16), `0b1`, `0o7` and `Infinity`: in a score
+ * column those are typos or a wrong column, not scores.
  */
-const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)$/;
+const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 
 /** The score a cell holds, or why it holds none. */
 function parseScore(raw: unknown): number | { problem: string } {
