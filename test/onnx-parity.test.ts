@@ -6,7 +6,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -16,7 +16,7 @@ import { POOLING_MODES } from '../src/models/pooling.js';
 import { encoderToOnnx } from '../src/engine/onnx/encoder.js';
 import { encodeModel } from '../src/engine/onnx/proto.js';
 import { createSession, runEncoder } from '../src/engine/onnx/runtime.js';
-import { makeModelFolder, type TestArch } from './helpers/models.js';
+import { hfConfig, makeModelFolder, type TestArch } from './helpers/models.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'sbert-onnx-parity-'));
 const ARCHS: TestArch[] = ['bert', 'distilbert', 'roberta', 'xlm-roberta', 'mpnet'];
@@ -117,4 +117,18 @@ test('the parity check can fail: a perturbed weight in the graph shows as drift'
   ref.dispose();
   await session.release();
   enc.dispose();
+});
+
+test(`transformer activations other than exact GELU (gelu_new, relu, silu) match tfjs to ${TOL}`, async () => {
+  for (const act of ['gelu_new', 'relu', 'silu']) {
+    const dir = join(tmp, `act-${act}`);
+    makeModelFolder(dir, { arch: 'bert', seed: 8 });
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...hfConfig('bert'), hidden_act: act }));
+    const enc = await loadEncoder(dir);
+    assert.equal(enc.config.hiddenAct, act);
+    const d = await compare(enc);
+    figures.push(`bert hidden_act ${act}: sentence_embedding ${d.embedding.toExponential(2)}, last_hidden_state ${d.hidden.toExponential(2)}`);
+    assert.ok(d.embedding <= TOL && d.hidden <= TOL, `${act}: differs by ${d.embedding} / ${d.hidden}`);
+    enc.dispose();
+  }
 });

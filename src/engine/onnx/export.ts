@@ -17,7 +17,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { UserError } from '../../errors.js';
+import { ModelError, UserError } from '../../errors.js';
 import type { SentenceEncoder } from '../../models/sentence-encoder.js';
 import { fsyncDir } from '../../util/fs.js';
 import { encoderSpec, encoderToOnnx } from './encoder.js';
@@ -120,6 +120,11 @@ export async function exportOnnx(encoder: SentenceEncoder, out: string, opts: Ex
     await encoder.save(tmp);
     alignTokenizerConfig(tmp, encoder.maxSeqLength);
     const { model, dim, inputs } = await encoderToOnnx(encoder);
+    const weightBytes = model.graph.initializers.reduce((n, t) => n + t.raw.length, 0);
+    if (weightBytes >= 2 ** 31 - 2 ** 24) {
+      // protobuf messages stop at 2 GiB; larger models need ONNX external data (not written yet)
+      throw new ModelError(`${encoder.source}: ${(weightBytes / 2 ** 30).toFixed(1)} GiB of weights do not fit in one ONNX file (2 GiB limit; external data is not supported yet)`);
+    }
     mkdirSync(join(tmp, 'onnx'));
     const modelBytes = encodeModel(model);
     writeFileSync(join(tmp, 'onnx', 'model.onnx'), modelBytes);
