@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { asIoError, IoError, UserError, fsErrorMessage } from '../src/errors.js';
 import { main } from '../src/cli/main.js';
-import { captureOutput, errnoError, injectFault, type FsCall } from './helpers/faults.js';
+import { captureStderr, errnoError, injectFault, type FsCall } from './helpers/faults.js';
 import { isOneLineUserError, runCli } from './helpers/cli.js';
 
 test('asIoError: an fs error becomes one line with operation, path and code; other errors pass through', () => {
@@ -53,7 +53,7 @@ test('injected fs faults during encode: one line naming the path, exit 2, the ol
     const undo = injectFault(c.call, c.code, c.nth, c.call === 'writeSync' || c.call === 'fsyncSync' ? '' : outDir);
     let r: { value: number; stderr: string };
     try {
-      r = await captureOutput(() => main(['encode', '--model', 'builtin:tiny', '--input', input, '--output', out, '--backend', 'cpu']));
+      r = await captureStderr(() => main(['encode', '--model', 'builtin:tiny', '--input', input, '--output', out, '--backend', 'cpu']));
     } finally {
       assert.ok(undo(), `${c.call} ${c.code}: the fault never fired`);
     }

@@ -48,19 +48,18 @@ export function injectFault(call: FsCall, code: string, nth: number, under: stri
   };
 }
 
-/** Capture what `fn` writes to process.stderr / stdout. */
-export async function captureOutput<T>(fn: () => Promise<T>): Promise<{ value: T; stderr: string; stdout: string }> {
+/**
+ * Capture what `fn` writes to process.stderr. Stdout is left alone: the test runner reports on
+ * it from this same process, and capturing it would swallow other tests' result lines.
+ */
+export async function captureStderr<T>(fn: () => Promise<T>): Promise<{ value: T; stderr: string }> {
   const err: string[] = [];
-  const out: string[] = [];
   const we = process.stderr.write.bind(process.stderr);
-  const wo = process.stdout.write.bind(process.stdout);
   process.stderr.write = ((s: string | Uint8Array) => (err.push(String(s)), true)) as typeof process.stderr.write;
-  process.stdout.write = ((s: string | Uint8Array) => (out.push(String(s)), true)) as typeof process.stdout.write;
   try {
     const value = await fn();
-    return { value, stderr: err.join(''), stdout: out.join('') };
+    return { value, stderr: err.join('') };
   } finally {
     process.stderr.write = we;
-    process.stdout.write = wo;
   }
 }
