@@ -9,21 +9,30 @@
  * markDelete), it keeps its label, and searches skip it.
  */
 import { createRequire } from 'node:module';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, writeSync } from 'node:fs';
-import { join } from 'node:path';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, rmdirSync, writeSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import hnswlib from 'hnswlib-node';
-import { DataError, UserError } from '../errors.js';
+import { DataError, IoError, UserError, asIoError } from '../errors.js';
+import { hnswFileProblem, type HnswExpect } from './hnsw-file.js';
+import { LIMITS, intInRange } from './limits.js';
 import {
   FORMAT,
   FORMAT_VERSION,
+  MANIFEST,
   acquireLock,
+  checkTarget,
+  checkCanWrite,
   commitManifest,
+  discardWrite,
+  dropOrphans,
   faultPoint,
   fileRef,
   fsyncFile,
   generationNames,
   readManifest,
+  sha256,
   verifyFile,
+  type FileRef,
   type IndexParams,
   type Manifest,
 } from './store.js';
@@ -125,7 +134,7 @@ export class HnswIndex {
   }
 
   private static fromManifest(dir: string, m: Manifest): HnswIndex {
-    const indexPath = verifyFile(dir, m.files.index, 'index');
+    const indexPath = verifyFile(dir, m.files.index, 'index', layoutCheck(m));
     const metaPath = verifyFile(dir, m.files.metadata, 'metadata');
     const items = parseItems(metaPath, m.total);
     const graph = new hnswlib.HierarchicalNSW('cosine', m.dim);
@@ -170,15 +179,28 @@ export class HnswIndex {
     return l !== undefined && !this.items[l].deleted;
   }
 
+  /**
+   * Refuse ids that add() would refuse: one already in the index (a removed one too: its label
+   * keeps it), or one given twice. Callers check before embedding.
+   */
+  checkNewIds(ids: string[]): void {
+    const seen = new Set<string>();
+    for (const id of ids) {
+      const label = this.labels.get(id);
+      if (label !== undefined) {
+        throw new DataError(this.items[label].deleted ? `id '${id}' was removed from the index and cannot be used again (ids must be unique)` : `id '${id}' is already in the index (ids must be unique)`);
+      }
+      if (seen.has(id)) throw new DataError(`id '${id}' is given twice (ids must be unique)`);
+      seen.add(id);
+    }
+  }
+
   /** Add items with their embeddings; the capacity doubles as needed (hnswlib resizeIndex). */
   add(vectors: ArrayLike<number>[], items: Item[]): void {
     if (vectors.length !== items.length) throw new RangeError(`${vectors.length} vectors for ${items.length} items`);
-    const seen = new Set<string>();
+    this.checkNewIds(items.map((it) => it.id));
     for (let i = 0; i < items.length; i++) {
-      const id = items[i].id;
-      if (this.labels.has(id) || seen.has(id)) throw new DataError(`id '${id}' is already in the index (ids must be unique; remove it first)`);
-      seen.add(id);
-      if (vectors[i].length !== this.dim) throw new DataError(`item '${id}': embedding has dimension ${vectors[i].length}, the index has ${this.dim}`);
+      if (vectors[i].length !== this.dim) throw new DataError(`item '${items[i].id}': embedding has dimension ${vectors[i].length}, the index has ${this.dim}`);
     }
     const needed = this.items.length + items.length;
     if (needed > this.capacity) this.graph.resizeIndex(Math.max(needed, this.capacity * 2));
@@ -235,7 +257,7 @@ export class HnswIndex {
 
   /** Change the default search breadth (recorded in the manifest with how it was chosen). */
   setDefaultEf(ef: number, calibration?: Calibration): void {
-    if (!Number.isInteger(ef) || ef < 1) throw new RangeError(`ef must be a positive integer, got ${ef}`);
+    if (!Number.isInteger(ef) || ef < LIMITS.ef[0] || ef > LIMITS.ef[1]) throw new RangeError(`ef must be an integer from ${LIMITS.ef[0]} to ${LIMITS.ef[1]}, got ${ef}`);
     this.params.ef = ef;
     this.calibration = calibration ? { ...calibration } : undefined;
   }
@@ -267,41 +289,91 @@ export class HnswIndex {
   }
 
   /**
+   * Throw the UserError that save(DIR) would, without writing anything: lets a command refuse
+   * before it spends minutes embedding (save asks again under the lock).
+   */
+  checkCanSave(dir: string, opts: { overwrite?: boolean } = {}): void {
+    checkCanWrite(dir, this.generation, opts.overwrite);
+  }
+
+  /**
    * Write the index to DIR as a new generation and swap the manifest (see ./store.ts).
    * DIR must be empty, or an index folder (`overwrite` to replace a different index).
+   * A failed write (an IoError naming the file) leaves DIR as it was: previous generation
+   * current, none of the new files left behind.
    */
   save(dir: string, opts: { overwrite?: boolean } = {}): void {
-    mkdirSync(dir, { recursive: true });
+    let made: string | undefined;
+    try {
+      made = mkdirSync(dir, { recursive: true });
+    } catch (e) {
+      throw asIoError(e, dir);
+    }
+    try {
+      this.saveLocked(dir, opts.overwrite === true);
+    } catch (e) {
+      if (made) removeMadeFolders(dir, made);
+      throw e;
+    }
+  }
+
+  private saveLocked(dir: string, overwrite: boolean): void {
     const release = acquireLock(dir);
     try {
-      let parent: Manifest | null = null;
-      if (existsSync(join(dir, 'manifest.json'))) {
-        parent = readManifest(dir);
-        if (this.generation === 0 && !opts.overwrite) {
-          throw new UserError(`${dir} already holds an index; pass --force to replace it`);
-        }
-        if (this.generation !== 0 && this.generation !== parent.generation && !opts.overwrite) {
-          throw new UserError(`${dir} was changed by another process (generation ${parent.generation}, loaded ${this.generation}); run again`);
-        }
-      } else if (readdirSync(dir).some((f) => f !== '.lock')) {
-        throw new UserError(`${dir} is not empty and holds no index; choose a new folder`);
-      }
+      const parent = checkTarget(dir, this.generation, overwrite);
       const generation = Math.max(this.generation, parent?.generation ?? 0) + 1;
       const names = generationNames(generation);
-      this.graph.writeIndexSync(join(dir, names.index));
-      fsyncFile(join(dir, names.index));
-      faultPoint('after-index-write');
-      writeMetadata(join(dir, names.metadata), this.items);
-      faultPoint('before-manifest-swap');
-      const files = { index: fileRef(dir, names.index), metadata: fileRef(dir, names.metadata) };
-      const manifest: Manifest = { ...this.manifest(), generation, files };
-      commitManifest(dir, manifest, parent && parent.generation === this.generation ? this.loadedFiles : []);
+      let writing = join(dir, names.index);
+      let manifest: Manifest;
+      try {
+        const index = this.writeGraph(dir, names.index);
+        faultPoint('after-index-write');
+        writing = join(dir, names.metadata);
+        writeMetadata(writing, this.items);
+        faultPoint('before-manifest-swap');
+        const files = { index, metadata: fileRef(dir, names.metadata) };
+        writing = join(dir, MANIFEST);
+        manifest = { ...this.manifest(), generation, files };
+        commitManifest(dir, manifest);
+      } catch (e) {
+        discardWrite(dir, [names.index, names.metadata]);
+        throw asIoError(e, writing);
+      }
+      dropOrphans(dir, manifest, parent && parent.generation === this.generation ? this.loadedFiles : []);
       this.generation = generation;
       this.loadedFiles = [names.index, names.metadata];
       faultPoint('after-manifest-swap');
     } finally {
       release();
     }
+  }
+
+  /**
+   * Write the graph with hnswlib, then check that the file is whole before it can be committed:
+   * hnswlib does not report a short write (./hnsw-file.ts). fsynced; returns its manifest entry.
+   */
+  private writeGraph(dir: string, name: string): FileRef {
+    const path = join(dir, name);
+    this.graph.writeIndexSync(path);
+    // hnswlib swallows the errno of a failed open or write; doing the same ourselves shows it.
+    if (!existsSync(path)) {
+      probe(path, (fd) => closeSync(fd), 'wx');
+      throw new IoError(`cannot write ${path}: hnswlib did not create the file`, 'EIO', path);
+    }
+    const bytes = readFileSync(path);
+    const bad = hnswFileProblem(bytes, this.graphShape());
+    if (bad && !bad.incomplete) throw new Error(`internal: ${path}: the file hnswlib wrote does not have the layout we expect (${bad.problem})`);
+    if (bad) {
+      probe(path, (fd) => writeSync(fd, new Uint8Array(1), 0, 1, bytes.length), 'r+');
+      throw new IoError(`cannot write ${path}: the file hnswlib wrote is incomplete (${bad.problem}; disk full or file-size limit?)`, 'EIO', path);
+    }
+    fsyncFile(path);
+    return { name, bytes: bytes.length, sha256: sha256(bytes) };
+  }
+
+  /** What the graph file of this index must hold (./hnsw-file.ts). */
+  private graphShape(): HnswExpect {
+    return { count: this.items.length, dim: this.dim, M: this.params.M };
   }
 
   private pushItem(it: StoredItem): void {
@@ -332,10 +404,37 @@ function writeAll(fd: number, buf: Uint8Array): void {
   while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
 }
 
-function checkParams(p: IndexParams): void {
-  const bad = (['M', 'efConstruction', 'ef'] as const).filter((k) => !Number.isInteger(p[k]) || p[k] < 1);
-  if (bad.length) throw new UserError(`index parameters must be positive integers: ${bad.map((k) => `${k}=${p[k]}`).join(', ')}`);
-  if (p.M < 2 || p.M > 200) throw new UserError(`M must be between 2 and 200, got ${p.M}`);
+/** Open `path` (`flags`) and run `op` on it; a file-system error on the way is thrown as an IoError naming `path`. */
+function probe(path: string, op: (fd: number) => void, flags: string): void {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, flags);
+    op(fd);
+  } catch (e) {
+    throw asIoError(e, path);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
+/** After a failed save, remove the folders it made for DIR (`made`: the first one), if still empty. */
+function removeMadeFolders(dir: string, made: string): void {
+  const top = resolve(made);
+  for (let at = resolve(dir); ; at = dirname(at)) {
+    try {
+      rmdirSync(at);
+    } catch {
+      return; // not empty, or not ours
+    }
+    if (at === top || dirname(at) === at) return;
+  }
+}
+
+/** Index parameters within LIMITS (./limits.ts); the message names them as the CLI flags do. */
+export function checkParams(p: IndexParams): void {
+  intInRange('M', p.M, LIMITS.M);
+  intInRange('efConstruction', p.efConstruction, LIMITS.efConstruction);
+  intInRange('ef', p.ef, LIMITS.ef);
 }
 
 function parseItems(path: string, total: number): StoredItem[] {
@@ -360,7 +459,12 @@ function parseItems(path: string, total: number): StoredItem[] {
 /** Read just the manifest, checking the files it names (for `index info`). */
 export function inspectIndex(dir: string): Manifest {
   const m = readManifest(dir);
-  verifyFile(dir, m.files.index, 'index');
+  verifyFile(dir, m.files.index, 'index', layoutCheck(m));
   verifyFile(dir, m.files.metadata, 'metadata');
   return m;
+}
+
+/** The HNSW layout check for the index file a manifest names. */
+function layoutCheck(m: Manifest): (bytes: Buffer) => string | null {
+  return (bytes) => hnswFileProblem(bytes, { count: m.total, dim: m.dim, M: m.params.M })?.problem ?? null;
 }

@@ -5,8 +5,10 @@
  * changes to its folder (./live.ts).
  */
 export { exactSearch, rowNorms, recallAtK, type ExactHit } from './exact.js';
-export { HnswIndex, DEFAULT_PARAMS, HNSWLIB_VERSION, inspectIndex, type Hit, type Item, type ModelRef, type IndexParams, type Manifest } from './hnsw-index.js';
-export { readManifest, MANIFEST } from './store.js';
+export { HnswIndex, DEFAULT_PARAMS, checkParams, HNSWLIB_VERSION, inspectIndex, type Hit, type Item, type ModelRef, type IndexParams, type Manifest } from './hnsw-index.js';
+export { readManifest, checkCanWrite, MANIFEST } from './store.js';
+export { LIMITS, intInRange } from './limits.js';
+export { hnswFileProblem, HNSW_HEADER_BYTES, type HnswExpect } from './hnsw-file.js';
 export { readCorpus, corpusFormat, CORPUS_FORMATS, type Corpus, type CorpusOptions } from './corpus.js';
 export { embedInto, buildIndex, addToIndex, checkEncoderMatches, modelRef, type TextEncoder, type BuildOptions } from './build.js';
 export { calibrateEf, holdOutCount, EF_LADDER, type Calibration } from './calibrate.js';

@@ -8,14 +8,17 @@
  * A write never touches the live files: it writes a new generation beside them (fsynced),
  * then swaps the manifest with writeFileAtomic (temp file + rename). A crash before the
  * rename leaves the old manifest naming the old, untouched files; after it, the new ones.
- * Orphans of a crashed write are removed by the next successful one. Readers check the
+ * Orphans of a crashed write are removed by the next successful one. A write that fails
+ * (disk full, file-size limit, read-only folder, or an hnswlib file that came out short, which
+ * its writer does not report: ./hnsw-file.ts) removes what it wrote, so the previous generation
+ * stays current and nothing of the failed one remains. Readers check the
  * size and sha256 of each file named by the manifest before handing it to hnswlib (whose
  * loader trusts its input and may crash on a damaged file).
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { DataError, UserError } from '../errors.js';
+import { accessSync, closeSync, constants, existsSync, fsyncSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { DataError, UserError, asIoError } from '../errors.js';
 import { writeFileAtomic } from '../util/fs.js';
 
 export const MANIFEST = 'manifest.json';
@@ -60,8 +63,12 @@ export interface Manifest {
   updatedAt: string;
 }
 
+export function sha256(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
 export function sha256File(path: string): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex');
+  return sha256(readFileSync(path));
 }
 
 /** Read and validate DIR/manifest.json; a damaged one is a one-line DataError. */
@@ -106,13 +113,19 @@ function manifestProblems(m: unknown): string[] {
   return p;
 }
 
-/** Check that a file named by the manifest is present and exactly what was written. */
-export function verifyFile(dir: string, ref: FileRef, what: string): string {
+/**
+ * Check that a file named by the manifest is present and exactly what was written; `check`
+ * looks at its bytes too (the HNSW layout, ./hnsw-file.ts) and returns what is wrong, if anything.
+ */
+export function verifyFile(dir: string, ref: FileRef, what: string, check?: (bytes: Buffer) => string | null): string {
   const path = join(dir, ref.name);
   if (!existsSync(path)) throw new DataError(`${path}: ${what} file named by the manifest is missing`);
   const size = statSync(path).size;
   if (size !== ref.bytes) throw new DataError(`${path}: ${what} file is ${size} bytes, the manifest says ${ref.bytes} (truncated or corrupted)`);
-  if (sha256File(path) !== ref.sha256) throw new DataError(`${path}: ${what} file checksum does not match the manifest (corrupted)`);
+  const bytes = readFileSync(path);
+  if (sha256(bytes) !== ref.sha256) throw new DataError(`${path}: ${what} file checksum does not match the manifest (corrupted)`);
+  const problem = check?.(bytes);
+  if (problem) throw new DataError(`${path}: ${what} file is damaged (${problem})`);
   return path;
 }
 
@@ -136,13 +149,92 @@ export function fileRef(dir: string, name: string): FileRef {
   return { name, bytes: statSync(path).size, sha256: sha256File(path) };
 }
 
-/** Swap the manifest (the commit point), then drop files no manifest names any more. */
-export function commitManifest(dir: string, manifest: Manifest, keep: string[] = []): void {
+/**
+ * Refuse to write into DIR what would not be committed anyway, so a command can ask before its
+ * expensive part (embedding) and the writer asks again under the lock. `generation` is the one
+ * the writer was loaded from (0: a new index); `overwrite` replaces whatever index DIR holds.
+ * DIR must be missing, empty, or an index folder. Returns the index DIR holds, if any.
+ */
+export function checkTarget(dir: string, generation: number, overwrite = false): Manifest | null {
+  if (!existsSync(dir)) return null;
+  if (!statSync(dir).isDirectory()) throw new UserError(`${dir} is a file, not a folder`);
+  if (existsSync(join(dir, MANIFEST))) {
+    const parent = readManifest(dir);
+    if (generation === 0 && !overwrite) throw new UserError(`${dir} already holds an index; pass --force to replace it`);
+    if (generation !== 0 && generation !== parent.generation && !overwrite) {
+      throw new UserError(`${dir} was changed by another process (generation ${parent.generation}, loaded ${generation}); run again`);
+    }
+    return parent;
+  }
+  if (readdirSync(dir).some((f) => f !== '.lock')) throw new UserError(`${dir} is not empty and holds no index; choose a new folder`);
+  return null;
+}
+
+/**
+ * What a command asks before its expensive part (embedding): would a write of an index loaded
+ * from `generation` (0: a new one) into DIR be refused (checkTarget), or fail at once because
+ * the folder cannot be written (read-only file system, no permission)? The writer asks
+ * checkTarget again under the lock.
+ */
+export function checkCanWrite(dir: string, generation: number, overwrite = false): void {
+  checkTarget(dir, generation, overwrite);
+  // DIR, or the nearest folder above it that exists (where it would be made).
+  let at = resolve(dir);
+  while (!existsSync(at) && dirname(at) !== at) at = dirname(at);
+  try {
+    accessSync(at, constants.W_OK);
+  } catch (e) {
+    throw asIoError(e, at);
+  }
+}
+
+/**
+ * Swap the manifest: the commit point. When it throws, nothing was committed (the rename is the
+ * last step that can fail) and the previous manifest is still in place.
+ */
+export function commitManifest(dir: string, manifest: Manifest): void {
   writeFileAtomic(join(dir, MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
+}
+
+/**
+ * After a commit, drop the files no manifest names any more (older generations, leftovers of
+ * crashed writes) except `keep`. Best effort: the commit stands whatever happens here, and the
+ * next successful write tries again.
+ */
+export function dropOrphans(dir: string, manifest: Manifest, keep: string[] = []): void {
   const live = new Set([manifest.files.index.name, manifest.files.metadata.name, ...keep]);
-  for (const f of readdirSync(dir)) {
-    if (/^(index\.\d+\..+\.hnsw|items\.\d+\..+\.jsonl)$/.test(f) && !live.has(f)) rmSync(join(dir, f), { force: true });
-    if (/^\.manifest\.json\..*\.tmp$/.test(f)) rmSync(join(dir, f), { force: true });
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const f of names) {
+    if ((isGenerationFile(f) && !live.has(f)) || isManifestTemp(f)) removeQuietly(join(dir, f));
+  }
+}
+
+/**
+ * After a failed write: remove what it wrote (its generation's files, a manifest temp file left
+ * by a failed rename), so the folder holds the previous generation and nothing else.
+ */
+export function discardWrite(dir: string, files: string[]): void {
+  for (const f of files) removeQuietly(join(dir, f));
+  try {
+    for (const f of readdirSync(dir)) if (isManifestTemp(f)) removeQuietly(join(dir, f));
+  } catch {
+    // the folder itself is gone or unreadable: nothing of ours to remove
+  }
+}
+
+const isGenerationFile = (f: string) => /^(index\.\d+\..+\.hnsw|items\.\d+\..+\.jsonl)$/.test(f);
+const isManifestTemp = (f: string) => /^\.manifest\.json\..*\.tmp$/.test(f);
+
+function removeQuietly(path: string): void {
+  try {
+    rmSync(path, { force: true });
+  } catch {
+    // a file we cannot remove stays an orphan; the next successful write drops it
   }
 }
 
@@ -154,11 +246,17 @@ export function acquireLock(dir: string): () => void {
   const path = join(dir, '.lock');
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      writeFileSync(path, String(process.pid), { flag: 'wx' });
-      return () => rmSync(path, { force: true });
+      writeLock(path);
+      return () => removeQuietly(path);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const pid = Number(readFileSync(path, 'utf8').trim());
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw asIoError(e, path);
+      let held: string;
+      try {
+        held = readFileSync(path, 'utf8');
+      } catch {
+        continue; // released between our two calls: try again
+      }
+      const pid = Number(held.trim());
       if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
         throw new UserError(`${dir} is being written by process ${pid} (remove ${path} if that is wrong)`);
       }
@@ -166,6 +264,20 @@ export function acquireLock(dir: string): () => void {
     }
   }
   throw new UserError(`could not lock ${dir}`);
+}
+
+/** Create the lock file exclusively; if writing the pid fails (disk full), do not leave it behind empty. */
+function writeLock(path: string): void {
+  const fd = openSync(path, 'wx');
+  try {
+    const pid = Buffer.from(String(process.pid));
+    for (let off = 0; off < pid.length; ) off += writeSync(fd, pid, off, pid.length - off);
+  } catch (e) {
+    closeSync(fd);
+    removeQuietly(path);
+    throw e;
+  }
+  closeSync(fd);
 }
 
 function isAlive(pid: number): boolean {
