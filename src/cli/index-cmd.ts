@@ -7,7 +7,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { UserError } from '../errors.js';
 import { initBackend } from '../backend/index.js';
 import { loadEncoder } from '../models/index.js';
-import { HnswIndex, DEFAULT_PARAMS, inspectIndex, readCorpus, addToIndex, buildIndex, modelRef, checkEncoderMatches, type Calibration } from '../search/index.js';
+import { HnswIndex, DEFAULT_PARAMS, LIMITS, intInRange, checkCanWrite, inspectIndex, readCorpus, addToIndex, buildIndex, modelRef, checkEncoderMatches, type Calibration } from '../search/index.js';
 
 interface Common {
   backend: string;
@@ -33,19 +33,26 @@ const build: CommandModule<Common, Common & { model: string; input: string; text
     corpusOptions(y)
       .option('model', { type: 'string', demandOption: true, describe: 'model folder, hub id or builtin:NAME' })
       .option('out', { type: 'string', demandOption: true, describe: 'index folder to create' })
-      .option('M', { type: 'number', default: DEFAULT_PARAMS.M, describe: 'HNSW links per node (higher: better recall, more memory)' })
-      .option('ef-construction', { type: 'number', default: DEFAULT_PARAMS.efConstruction, describe: 'HNSW build breadth' })
-      .option('ef', { type: 'number', describe: `default search breadth stored in the index (default: calibrated on held-out items to reach --target-recall; ${DEFAULT_PARAMS.ef} below 1000 items)` })
+      .option('M', { type: 'number', default: DEFAULT_PARAMS.M, describe: `HNSW links per node, ${LIMITS.M[0]}..${LIMITS.M[1]} (higher: better recall, more memory)` })
+      .option('ef-construction', { type: 'number', default: DEFAULT_PARAMS.efConstruction, describe: `HNSW build breadth, ${LIMITS.efConstruction[0]}..${LIMITS.efConstruction[1]}` })
+      .option('ef', { type: 'number', describe: `default search breadth stored in the index, ${LIMITS.ef[0]}..${LIMITS.ef[1]} (default: calibrated on held-out items to reach --target-recall; ${DEFAULT_PARAMS.ef} below 1000 items)` })
       .option('target-recall', { type: 'number', default: 0.98, describe: 'recall@10 the calibrated ef aims for' })
       .option('force', { type: 'boolean', default: false, describe: 'replace an index already in --out' }) as never,
   handler: async (argv) => {
+    // Everything that can be refused is refused before the model loads and embedding starts.
+    const params = {
+      M: intInRange('--M', argv.M, LIMITS.M),
+      efConstruction: intInRange('--ef-construction', argv.efConstruction, LIMITS.efConstruction),
+      ...(argv.ef !== undefined ? { ef: intInRange('--ef', argv.ef, LIMITS.ef) } : {}),
+    };
+    if (!(argv.targetRecall > 0 && argv.targetRecall <= 1)) throw new UserError(`--target-recall must be in (0, 1], got ${argv.targetRecall}`);
+    const batchSize = intInRange('--batch-size', argv.batchSize, LIMITS.batchSize);
     const corpus = readCorpus(argv.input, { textColumn: argv.textColumn, idColumn: argv.idColumn });
     if (corpus.items.length === 0) throw new UserError(`${argv.input}: no texts to index`);
+    checkCanWrite(argv.out, 0, argv.force);
     await initBackend(argv.backend);
     const encoder = await loadEncoder(argv.model);
-    if (!(argv.targetRecall > 0 && argv.targetRecall <= 1)) throw new UserError(`--target-recall must be in (0, 1], got ${argv.targetRecall}`);
-    const params = { M: argv.M, efConstruction: argv.efConstruction, ...(argv.ef !== undefined ? { ef: argv.ef } : {}) };
-    const { index, calibration } = await buildIndex(encoder, await modelRef(argv.model, encoder), corpus.items, { params, targetRecall: argv.targetRecall, batchSize: argv.batchSize });
+    const { index, calibration } = await buildIndex(encoder, await modelRef(argv.model, encoder), corpus.items, { params, targetRecall: argv.targetRecall, batchSize });
     if (calibration) reportCalibration(calibration);
     index.save(argv.out, { overwrite: argv.force });
     encoder.dispose();
@@ -62,13 +69,18 @@ const add: CommandModule<Common, Common & { index: string; model?: string; input
       .option('index', { type: 'string', demandOption: true, describe: 'index folder' })
       .option('model', { type: 'string', describe: "model (default: the index's own)" }) as never,
   handler: async (argv) => {
+    const batchSize = intInRange('--batch-size', argv.batchSize, LIMITS.batchSize);
     const index = HnswIndex.load(argv.index);
     const corpus = readCorpus(argv.input, { textColumn: argv.textColumn, idColumn: argv.idColumn, firstId: index.total });
+    if (corpus.items.length === 0) throw new UserError(`${argv.input}: no texts to add`);
+    // Refuse before embedding: ids the index already holds, a folder that cannot be written.
+    index.checkNewIds(corpus.items.map((it) => it.id));
+    index.checkCanSave(argv.index);
     await initBackend(argv.backend);
     const encoder = await loadEncoder(argv.model ?? index.model.path);
     checkEncoderMatches(index.manifest(), encoder, await encoder.weightsHash(), argv.index);
     const before = index.count;
-    const calibration = await addToIndex(index, encoder, corpus.items, { batchSize: argv.batchSize });
+    const calibration = await addToIndex(index, encoder, corpus.items, { batchSize });
     if (calibration) reportCalibration(calibration);
     index.save(argv.index);
     encoder.dispose();

@@ -7,7 +7,7 @@ import type { CommandModule } from 'yargs';
 import { UserError } from '../errors.js';
 import { initBackend } from '../backend/index.js';
 import { loadEncoder } from '../models/index.js';
-import { HnswIndex, checkEncoderMatches, type Hit } from '../search/index.js';
+import { HnswIndex, LIMITS, checkEncoderMatches, intInRange, type Hit } from '../search/index.js';
 
 interface Args {
   backend: string;
@@ -28,13 +28,13 @@ export const searchCommand: CommandModule<{ backend: string }, Args> = {
       .positional('query', { type: 'string', describe: 'the query text' })
       .option('index', { type: 'string', demandOption: true, describe: 'index folder' })
       .option('queries', { type: 'string', describe: 'file with one query a line (instead of a query argument)' })
-      .option('k', { type: 'number', default: 10, describe: 'results per query' })
-      .option('ef', { type: 'number', describe: "search breadth (default: the index's)" })
+      .option('k', { type: 'number', default: 10, describe: `results per query, ${LIMITS.k[0]}..${LIMITS.k[1]}` })
+      .option('ef', { type: 'number', describe: `search breadth, ${LIMITS.ef[0]}..${LIMITS.ef[1]} (default: the index's)` })
       .option('json', { type: 'boolean', default: false, describe: 'print JSON (one line per query)' })
       .option('model', { type: 'string', describe: "model (default: the one the index was built with)" }) as never,
   handler: async (argv) => {
-    if (!Number.isInteger(argv.k) || argv.k < 1) throw new UserError(`-k must be a positive integer, got ${argv.k}`);
-    if (argv.ef !== undefined && (!Number.isInteger(argv.ef) || argv.ef < 1)) throw new UserError(`--ef must be a positive integer, got ${argv.ef}`);
+    intInRange('-k', argv.k, LIMITS.k);
+    if (argv.ef !== undefined) intInRange('--ef', argv.ef, LIMITS.ef);
     const queries = readQueries(argv);
     const index = HnswIndex.load(argv.index);
     await initBackend(argv.backend);
