@@ -1,15 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { readTexts, runEncode } from '../src/cli/encode.js';
 import { DataError, UserError } from '../src/errors.js';
 import { initBackend } from '../src/backend/index.js';
 import { loadEncoder } from '../src/models/index.js';
 import { encodeNpy, readNpy, writeNpy } from '../src/util/npy.js';
-import { isOneLineUserError, runCli } from './helpers/cli.js';
+import { BIN, isOneLineUserError, runCli } from './helpers/cli.js';
+import { TEST_BACKENDS } from './helpers/backends.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'encode-cli-test-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -96,17 +98,17 @@ test('input errors: missing, empty, unsupported type', () => {
 
 // ---- the command ------------------------------------------------------------------------
 
-test('encode writes .npy rows in input order, equal to the in-process encoder', async () => {
+for (const backend of TEST_BACKENDS) test(`encode (${backend}) writes .npy rows in input order, equal to the in-process encoder`, async () => {
   const input = file('jobs.txt', TEXTS.join('\n') + '\n');
-  const out = join(dir, 'out', 'jobs.npy');
-  const r = runCli(['encode', '--model', 'builtin:tiny', '--input', input, '--output', out, '--batch-size', '2', '--backend', 'cpu']);
+  const out = join(dir, `out-${backend}`, 'jobs.npy');
+  const r = runCli(['encode', '--model', 'builtin:tiny', '--input', input, '--output', out, '--batch-size', '2', '--backend', backend]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /wrote 5 embeddings \(dim 128\)/);
   const { data, shape } = readNpy(out);
   assert.deepEqual(shape, [5, 128]);
-  assert.deepEqual(readdirSync(join(dir, 'out')), ['jobs.npy'], 'no temp files left behind');
+  assert.deepEqual(readdirSync(join(dir, `out-${backend}`)), ['jobs.npy'], 'no temp files left behind');
 
-  await initBackend('cpu', { quiet: true });
+  await initBackend(backend, { quiet: true });
   const before = tf.memory().numTensors;
   const enc = await loadEncoder('builtin:tiny');
   // One text at a time, so the reference has no batching or padding in common with the CLI run.
@@ -120,10 +122,10 @@ test('encode writes .npy rows in input order, equal to the in-process encoder', 
   assert.equal(tf.memory().numTensors, before, 'encoder leaked tensors');
 });
 
-test('encode --normalize writes unit-length .jsonl rows with their texts', () => {
+for (const backend of TEST_BACKENDS) test(`encode (${backend}) --normalize writes unit-length .jsonl rows with their texts`, () => {
   const input = file('jobs.jsonl', TEXTS.map((t) => JSON.stringify({ id: 1, text: t })).join('\n'));
-  const out = join(dir, 'jobs.out.jsonl');
-  const r = runCli(['encode', '--model', 'builtin:tiny', '--input', input, '--output', out, '--normalize', '--backend', 'wasm']);
+  const out = join(dir, `jobs.out-${backend}.jsonl`);
+  const r = runCli(['encode', '--model', 'builtin:tiny', '--input', input, '--output', out, '--normalize', '--backend', backend]);
   assert.equal(r.code, 0, r.stderr);
   const lines = readFileSync(out, 'utf8').trimEnd().split('\n').map((l) => JSON.parse(l) as { text: string; embedding: number[] });
   assert.deepEqual(
@@ -170,4 +172,47 @@ test('through the CLI, user errors are one line with exit code 2 (bad output typ
   const r2 = runCli(['encode', '--model', broken, '--input', input, '--output', join(dir, 'o.npy'), '--backend', 'cpu']);
   assert.ok(isOneLineUserError(r2), `${r2.code} ${r2.stderr}`);
   assert.match(r2.stderr, /broken-model/);
+});
+
+test('encode refuses an --output that is the input file (same path, ./, a symlink), before loading the model', async () => {
+  const content = TEXTS.map((t) => JSON.stringify({ text: t })).join('\n') + '\n';
+  const input = file('self.jsonl', content);
+  const link = join(dir, 'self-link.jsonl');
+  symlinkSync(input, link);
+  // builtin:nope would fail to load: the same-file refusal must come first.
+  for (const output of [input, `${dir}/./self.jsonl`, `${dir}/../${basename(dir)}/self.jsonl`, link]) {
+    await assert.rejects(runEncode({ model: 'builtin:nope', input, output, 'batch-size': 32, normalize: false, backend: 'cpu' }), (e: unknown) => {
+      assert.ok(e instanceof UserError, `${output}: ${String(e)}`);
+      assert.match((e as Error).message, /is the input file .*choose another output/, output);
+      return true;
+    });
+  }
+  const viaLink = runCli(['encode', '--model', 'builtin:tiny', '--input', link, '--output', input, '--backend', 'cpu']);
+  assert.ok(isOneLineUserError(viaLink), `${viaLink.code} ${viaLink.stderr}`);
+  assert.doesNotMatch(viaLink.stderr, /^backend:/m, 'refused before the backend and model were loaded');
+  assert.equal(readFileSync(input, 'utf8'), content);
+});
+
+test('encode under a file-size limit (EFBIG): one line naming the output, exit 2, the previous output intact, no temp file', (t) => {
+  if (spawnSync('prlimit', ['--version']).status !== 0) {
+    t.skip('prlimit (util-linux) is not installed');
+    return;
+  }
+  const input = file('limited.txt', TEXTS.join('\n') + '\n');
+  const outDir = join(dir, 'limited');
+  mkdirSync(outDir, { recursive: true });
+  const out = join(outDir, 'emb.npy');
+  const previous = Buffer.from('the previous output, kept');
+  writeFileSync(out, previous);
+  // 5 x 128 float32 is 2560 bytes of data: a 1000-byte limit cuts the write.
+  const r = spawnSync('prlimit', ['--fsize=1000:1000', process.execPath, BIN, 'encode', '--model', 'builtin:tiny', '--input', input, '--output', out, '--backend', 'cpu'], {
+    encoding: 'utf8',
+    env: { ...process.env, SBERT_NO_PROGRESS: '1' },
+    timeout: 120_000,
+  });
+  const res = { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  assert.ok(isOneLineUserError(res), `${res.code} ${res.stderr}`);
+  assert.ok(res.stderr.includes(`cannot write ${out}: `) && /\(EFBIG\)$/m.test(res.stderr), res.stderr);
+  assert.deepEqual(readFileSync(out), previous);
+  assert.deepEqual(readdirSync(outDir), ['emb.npy'], 'temp file left behind');
 });

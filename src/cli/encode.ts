@@ -151,6 +151,17 @@ function checkOutput(path: string): '.npy' | '.jsonl' {
   return ext as '.npy' | '.jsonl';
 }
 
+/** True when both paths name one existing file (the same path, through a symlink, `./`, or a hard link). */
+function sameFile(a: string, b: string): boolean {
+  try {
+    const sa = statSync(a);
+    const sb = statSync(b);
+    return sa.dev === sb.dev && sa.ino === sb.ino;
+  } catch {
+    return false; // the output does not exist yet
+  }
+}
+
 async function load(spec: string): Promise<Encoder> {
   try {
     return await loadEncoder(spec);
@@ -165,10 +176,15 @@ export async function runEncode(args: EncodeArgs): Promise<{ count: number; dim:
   const kind = checkOutput(args.output);
   if (!Number.isInteger(args['batch-size']) || args['batch-size'] < 1) throw new UserError(`--batch-size must be a positive integer, got ${args['batch-size']}`);
   const texts = readTexts(args.input, args.column);
+  if (sameFile(args.input, args.output)) {
+    throw new UserError(`--output ${args.output} is the input file ${args.input}; writing it would replace the texts (choose another output)`);
+  }
   await initBackend(args.backend);
   const encoder = await load(args.model);
   try {
     const rows = await encoder.encode(texts, { batchSize: args['batch-size'], normalize: args.normalize, progress: texts.length > args['batch-size'] });
+    // Both writes are atomic (writeFileAtomic: temp file + rename): a failed write leaves the
+    // previous output as it was, no temp file, and an error naming the output.
     if (kind === '.npy') {
       writeNpyRows(args.output, rows, encoder.dim);
     } else {
