@@ -1,20 +1,76 @@
 /**
- * Backend selection. `auto` picks the fastest backend that loads on this machine:
- * tfjs-node-gpu, then tfjs-node (optional peer dependencies, never installed by us), then
- * wasm (XNNPACK, with our extra kernels), then the pure-JS cpu backend. `webgpu` is used only
- * when asked and an adapter exists (Dawn's `webgpu` package in Node).
+ * Backend selection, the one place it happens. Two choices are made here:
+ *
+ * - the tfjs backend, which holds the weights and runs training and every `forward()`:
+ *   tfjs-node-gpu, then tfjs-node (optional peer dependencies, never installed by us), then
+ *   wasm (XNNPACK, with our extra kernels), then the pure-JS cpu backend. `webgpu` is used
+ *   only when asked and an adapter exists (Dawn's `webgpu` package in Node).
+ * - the inference engine behind `encode()` (src/engine): with `onnx`, the encoder lowered to
+ *   an ONNX graph in onnxruntime-node (--threads intra-op threads, default the physical
+ *   cores), with the tfjs backend `auto` would pick underneath for training and loading.
+ *
+ * `auto` = tfjs as above, and onnx for inference when onnxruntime-node loads. The choice is
+ * printed once on stderr, e.g. `backend: onnx (onnxruntime-node 1.30.0, 2 threads; training
+ * on wasm)`.
  */
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { BackendError, UserError } from '../errors.js';
+import { setInferenceEngine } from '../engine/index.js';
 import { registerAllGradients } from './gradients.js';
 import { registerWasmExtras } from './wasm-kernels.js';
 import { installWebgpuFixes, takeWebgpuError } from './webgpu.js';
 
-export const BACKENDS = ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
+export const BACKENDS = ['auto', 'onnx', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
+/** What was chosen: the name callers see ('onnx' or the tfjs backend's), and the onnx threads. */
 let chosen: string | null = null;
+let chosenThreads: number | null = null;
+/** --threads, when given (see configureBackend). */
+let requestedThreads: number | null = null;
+
+/**
+ * Options that apply to whichever backend is chosen later; the CLI calls this once with its
+ * global options. `threads` must be a whole number >= 1 (a UserError otherwise).
+ */
+export function configureBackend(opts: { threads?: unknown }): void {
+  const t = opts.threads;
+  if (t === undefined || t === null) {
+    requestedThreads = null;
+    return;
+  }
+  const n = typeof t === 'number' ? t : typeof t === 'string' && /^\s*\d+\s*$/.test(t) ? Number(t) : NaN;
+  if (!Number.isInteger(n) || n < 1 || n > 1024) throw new UserError(`--threads must be a whole number from 1 to 1024, got '${String(t)}'`);
+  requestedThreads = n;
+}
+
+/**
+ * Physical cores this process may use: unique (physical id, core id) pairs in /proc/cpuinfo
+ * on Linux (hyper-threads share a core's FMA units, so a GEMM gains nothing from them), never
+ * more than os.availableParallelism() (CPU affinity); elsewhere, or when /proc/cpuinfo has
+ * no core ids (many ARM kernels), os.availableParallelism().
+ */
+export function physicalCores(cpuinfo?: string): number {
+  const logical = os.availableParallelism();
+  let text = cpuinfo;
+  if (text === undefined) {
+    try {
+      text = readFileSync('/proc/cpuinfo', 'utf8');
+    } catch {
+      return logical;
+    }
+  }
+  const cores = new Set<string>();
+  for (const block of text.split(/\n\s*\n/)) {
+    const physical = /^physical id\s*:\s*(\d+)/m.exec(block)?.[1];
+    const core = /^core id\s*:\s*(\d+)/m.exec(block)?.[1];
+    if (physical !== undefined && core !== undefined) cores.add(`${physical}:${core}`);
+  }
+  return cores.size ? Math.min(cores.size, logical) : logical;
+}
 
 async function tryImport(name: string): Promise<boolean> {
   try {
@@ -73,11 +129,34 @@ async function loadWebgpu(): Promise<boolean> {
 }
 
 /**
+ * The onnx inference engine, or why onnxruntime-node did not load (one line). Imported
+ * lazily: the engine pulls in the ONNX lowering, and onnxruntime-node is a native addon that
+ * only the runs that use it should load.
+ */
+async function loadOnnxEngine(threads: number): Promise<{ engine: import('../engine/index.js').InferenceEngine; version: string } | { error: string }> {
+  const runtime = await import('../engine/onnx/runtime.js');
+  try {
+    await runtime.loadOrt();
+  } catch (e) {
+    return { error: (e as Error).message };
+  }
+  const { OnnxInferenceEngine } = await import('../engine/onnx/inference.js');
+  return { engine: new OnnxInferenceEngine({ threads }), version: runtime.ortVersion() };
+}
+
+/** The tfjs backend `auto` picks: tfjs-node(-gpu), then wasm, then cpu. */
+async function loadAutoTfjs(): Promise<boolean> {
+  return (await loadTensorflow()) || (await loadWasm()) || (await tf.setBackend('cpu'));
+}
+
+/**
  * Initialise a backend and print the choice once (to stderr, so stdout stays clean for
- * `--json` output). Calling it again with the same name is a no-op.
+ * `--json` output). Calling it again with the same name (and the same --threads) is a no-op,
+ * and so is `auto` once something was chosen.
  */
 export async function initBackend(name: BackendName | string = 'auto', opts: { quiet?: boolean } = {}): Promise<string> {
-  if (chosen && (name === 'auto' || name === chosen)) return chosen;
+  const threads = requestedThreads ?? physicalCores();
+  if (chosen && (name === 'auto' || name === chosen) && (chosen !== 'onnx' || chosenThreads === threads)) return chosen;
   if (!(BACKENDS as readonly string[]).includes(name)) {
     throw new UserError(`unknown backend '${name}': valid names are ${BACKENDS.join(', ')}`);
   }
@@ -87,8 +166,11 @@ export async function initBackend(name: BackendName | string = 'auto', opts: { q
   // Node.js...") that would otherwise land in users' output.
   tf.env().set('PROD', true);
   let ok = false;
-  if (name === 'auto') {
-    ok = (await loadTensorflow()) || (await loadWasm()) || (await tf.setBackend('cpu'));
+  let onnx: Awaited<ReturnType<typeof loadOnnxEngine>> | null = null;
+  if (name === 'auto' || name === 'onnx') {
+    ok = await loadAutoTfjs();
+    onnx = await loadOnnxEngine(threads);
+    if ('error' in onnx && name === 'onnx') throw new UserError(`backend 'onnx' needs onnxruntime-node, which did not load (${onnx.error}); reinstall it (npm install onnxruntime-node) or choose --backend wasm`);
   } else if (name === 'tensorflow') {
     ok = await loadTensorflow();
     if (!ok) throw new UserError("backend 'tensorflow' needs @tensorflow/tfjs-node or @tensorflow/tfjs-node-gpu: npm install one of them");
@@ -102,8 +184,20 @@ export async function initBackend(name: BackendName | string = 'auto', opts: { q
     ok = await tf.setBackend('cpu');
   }
   await tf.ready();
-  chosen = tf.getBackend();
-  if (!opts.quiet && !process.env.SBERT_QUIET_BACKEND) process.stderr.write(`backend: ${chosen}\n`);
+  const tfjsName = tf.getBackend();
+  let line: string;
+  if (onnx && 'engine' in onnx) {
+    setInferenceEngine(onnx.engine);
+    chosen = 'onnx';
+    chosenThreads = threads;
+    line = `onnx (onnxruntime-node ${onnx.version}, ${threads} thread${threads === 1 ? '' : 's'}; training on ${tfjsName})`;
+  } else {
+    setInferenceEngine(null);
+    chosen = tfjsName;
+    chosenThreads = null;
+    line = onnx ? `${tfjsName} (onnxruntime-node did not load: ${onnx.error})` : tfjsName;
+  }
+  if (!opts.quiet && !process.env.SBERT_QUIET_BACKEND) process.stderr.write(`backend: ${line}\n`);
   return chosen;
 }
 
@@ -126,6 +220,12 @@ export async function readToHost<K>(tensors: Map<K, tf.Tensor>): Promise<Map<K, 
   return new Map(keys.map((k, i) => [k, values[i] as Float32Array]));
 }
 
+/** What initBackend chose: 'onnx' (inference on onnxruntime, see tfjsBackend()) or the tfjs backend; null before. */
 export function currentBackend(): string | null {
   return chosen;
+}
+
+/** The tfjs backend underneath (training, forward(), weights), whatever runs inference. */
+export function tfjsBackend(): string {
+  return tf.getBackend();
 }

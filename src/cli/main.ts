@@ -7,6 +7,7 @@
  */
 import yargs from 'yargs';
 import { asIoError, isUserError } from '../errors.js';
+import { BACKENDS, configureBackend } from '../backend/index.js';
 import { trainCommand } from './train.js';
 import { encodeCommand } from './encode.js';
 import { evalCommand } from './eval.js';
@@ -25,10 +26,16 @@ export async function main(argv: string[]): Promise<number> {
       .option('backend', {
         type: 'string',
         default: 'auto',
-        choices: ['auto', 'tensorflow', 'webgpu', 'wasm', 'cpu'],
-        describe: 'tensor backend; auto = tfjs-node(-gpu) if installed, else wasm, else cpu',
+        choices: [...BACKENDS],
+        describe: 'compute backend; onnx = encode/eval/search/serve on onnxruntime-node (training stays on tfjs); auto = tfjs-node(-gpu) if installed, else wasm, else cpu, with onnx for inference when onnxruntime-node loads',
         global: true,
       })
+      .option('threads', {
+        type: 'string',
+        describe: 'onnxruntime threads for --backend onnx / auto (default: the number of physical cores)',
+        global: true,
+      })
+      .middleware((argv) => configureBackend({ threads: argv.threads }))
       .command(trainCommand)
       .command(encodeCommand)
       .command(evalCommand)

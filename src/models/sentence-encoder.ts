@@ -13,6 +13,7 @@ import { ModelError } from '../errors.js';
 import { assertBackendHealthy, readToHost } from '../backend/index.js';
 import { replaceDirAtomic } from '../util/fs.js';
 import { l2Normalize } from '../similarity/index.js';
+import { inferenceEngine } from '../engine/index.js';
 import { intField, parseConfig, type TransformerConfig } from './config.js';
 import { DenseLayer, activationFromTorch } from './dense.js';
 import { readJson, resolveModelFolder } from './hub.js';
@@ -98,13 +99,7 @@ export class SentenceEncoder implements Encoder {
     for (let start = 0; start < order.length; start += batchSize) {
       const idx = order.slice(start, start + batchSize);
       const batch = this.tokenize(idx.map((i) => texts[i]));
-      const emb = tf.tidy(() => {
-        const e = this.forward(batch);
-        return opts.normalize ? l2Normalize(e) : e;
-      });
-      const data = (await emb.data()) as Float32Array;
-      emb.dispose();
-      assertBackendHealthy();
+      const data = await this.embedBatch(batch, opts.normalize ?? false);
       const bad = firstNonFinite(data);
       if (bad >= 0) {
         bar?.stop();
@@ -120,6 +115,27 @@ export class SentenceEncoder implements Encoder {
     }
     bar?.stop();
     return out;
+  }
+
+  /**
+   * One batch's embeddings [B, dim] on the active inference engine (src/engine: onnx when
+   * initBackend chose it), else this encoder's tfjs forward pass.
+   */
+  private async embedBatch(batch: TokenBatch, normalize: boolean): Promise<Float32Array> {
+    const engine = inferenceEngine();
+    if (engine) {
+      const data = await engine.embed(this, batch);
+      if (normalize) normalizeRows(data, this.dim);
+      return data;
+    }
+    const emb = tf.tidy(() => {
+      const e = this.forward(batch);
+      return normalize ? l2Normalize(e) : e;
+    });
+    const data = (await emb.data()) as Float32Array;
+    emb.dispose();
+    assertBackendHealthy();
+    return data;
   }
 
   namedWeights(): Map<string, tf.Variable> {
@@ -229,8 +245,19 @@ export class SentenceEncoder implements Encoder {
   }
 
   dispose(): void {
+    inferenceEngine()?.release(this);
     this.parts.transformer.dispose();
     for (const d of this.parts.dense) d.dispose();
+  }
+}
+
+/** Row-wise L2 normalisation in place, as l2Normalize (eps 1e-12), for host embeddings [n, dim]. */
+function normalizeRows(data: Float32Array, dim: number): void {
+  for (let r = 0; r < data.length; r += dim) {
+    let ss = 0;
+    for (let j = r; j < r + dim; j++) ss += data[j] * data[j];
+    const scale = 1 / Math.max(Math.sqrt(ss), 1e-12);
+    for (let j = r; j < r + dim; j++) data[j] *= scale;
   }
 }
 
