@@ -1,6 +1,7 @@
 /**
  * `sbert-train eval` and `sbert-train heatmap` as a user runs them: reports on disk, metrics
- * on stdout, and one-line errors (exit 2) for bad input.
+ * on stdout, and one-line errors (exit 2) for bad input. The report runs are parametrised over
+ * test/helpers/backends.ts (wasm and onnx), and the metrics must agree across backends.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,6 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isOneLineUserError, runCli, SHARED } from './helpers/cli.js';
+import { TEST_BACKENDS } from './helpers/backends.js';
 import { pearson, spearman } from '../src/evaluation/metrics.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'sbert-eval-cli-'));
@@ -30,9 +32,11 @@ writeFileSync(
     '\n',
 );
 
-test('eval: two models side by side on a generic tsv, --json metrics, and the three report files', () => {
-  const out = join(tmp, 'report');
-  const r = runCli(['eval', '--model', 'builtin:tiny', '--model', 'builtin:tiny', '--sts', pairsFile, '--columns', 'a,b,sim', '--out', out, '--json', '--backend', 'cpu']);
+const metricsByBackend = new Map<string, Record<string, number>>();
+
+for (const backend of TEST_BACKENDS) test(`eval (${backend}): two models side by side on a generic tsv, --json metrics, and the three report files`, () => {
+  const out = join(tmp, `report-${backend}`);
+  const r = runCli(['eval', '--model', 'builtin:tiny', '--model', 'builtin:tiny', '--sts', pairsFile, '--columns', 'a,b,sim', '--out', out, '--json', '--backend', backend]);
   assert.equal(r.code, 0, r.stderr);
   const metrics = JSON.parse(r.stdout) as Record<string, Record<string, number>>;
   // the same model twice gets two distinct names and, being deterministic, the same numbers
@@ -50,6 +54,10 @@ test('eval: two models side by side on a generic tsv, --json metrics, and the th
   assert.ok(Math.abs(pearson(s.gold, s.predicted) - a.pairs_pearson_cosine) < 1e-12);
   assert.ok(Math.abs(spearman(s.gold, s.predicted) - a.pairs_spearman_cosine) < 1e-12);
   assert.match(readFileSync(join(out, 'report.md'), 'utf8'), /\| \*\*spearman_cosine\*\* \|/);
+  metricsByBackend.set(backend, a);
+  // Every backend gives the numbers of the first (the engines agree to 1e-4 on embeddings).
+  const [first, firstMetrics] = [...metricsByBackend][0];
+  for (const [k, v] of Object.entries(firstMetrics)) assert.ok(Math.abs(a[k] - v) <= 1e-4, `${k}: ${backend} ${a[k]}, ${first} ${v}`);
 });
 
 test('eval on STSb test (first 40 pairs) prints a table', { skip: SHARED ? false : 'no ../shared (STSb) on this machine' }, () => {
@@ -93,9 +101,9 @@ test('eval: --pairs (0/1 labels) and --retrieval (BEIR folder) in one run; nothi
   assert.match(nothing.stderr, /--sts/);
 });
 
-test('heatmap: --text values give PNG, SVG and HTML; duplicates are fine', () => {
-  const out = join(tmp, 'hm');
-  const r = runCli(['heatmap', '--model', 'builtin:tiny', '--text', 'nurse', '--text', 'nurse', '--text', '看護師', '--out', out, '--backend', 'cpu']);
+for (const backend of TEST_BACKENDS) test(`heatmap (${backend}): --text values give PNG, SVG and HTML; duplicates are fine`, () => {
+  const out = join(tmp, `hm-${backend}`);
+  const r = runCli(['heatmap', '--model', 'builtin:tiny', '--text', 'nurse', '--text', 'nurse', '--text', '看護師', '--out', out, '--backend', backend]);
   assert.equal(r.code, 0, r.stderr);
   for (const f of ['heatmap.png', 'heatmap.svg', 'heatmap.html']) assert.ok(existsSync(join(out, f)), f);
   const svg = readFileSync(join(out, 'heatmap.svg'), 'utf8');

@@ -2,7 +2,9 @@
  * The ONNX lowering (src/engine/onnx/encoder.ts) against the tfjs encoder (src/models), the
  * reference: every architecture and every pooling mode, Dense activations and Normalize, on
  * texts of different lengths padded into one batch. Any drift between the two definitions
- * fails here.
+ * fails here. Each case is checked twice: the graph in a session of its own (both outputs),
+ * and `encode()` with the `onnx` backend (src/engine/onnx/inference.ts: the cached session,
+ * batches of different lengths, Normalize on the host), both against tfjs on wasm.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,7 +12,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../src/backend/index.js';
+import { initBackend, tfjsBackend } from '../src/backend/index.js';
 import { loadEncoder, type SentenceEncoder } from '../src/models/index.js';
 import { POOLING_MODES } from '../src/models/pooling.js';
 import { encoderToOnnx } from '../src/engine/onnx/encoder.js';
@@ -33,7 +35,9 @@ const TEXTS = ['a somewhat longer sentence about nurses and engineers', '', 'x',
 const TOL = 1e-4;
 
 before(async () => {
-  await initBackend('wasm', { quiet: true });
+  // onnx for encode(), with the tfjs backend auto picks underneath: wasm (the reference) here.
+  await initBackend('onnx', { quiet: true });
+  assert.equal(tfjsBackend(), 'wasm', 'the reference runs on tfjs wasm');
 });
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
@@ -44,8 +48,12 @@ const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
   return m;
 };
 
-/** Max abs differences between the tfjs encoder and its ONNX lowering on TEXTS. */
-async function compare(enc: SentenceEncoder): Promise<{ embedding: number; hidden: number }> {
+/**
+ * Max abs differences between the tfjs encoder and its ONNX lowering on TEXTS: the graph's
+ * two outputs, and the rows encode() gives on the onnx backend (batches of 4 and 2, so the
+ * one session serves two sequence lengths).
+ */
+async function compare(enc: SentenceEncoder): Promise<{ embedding: number; hidden: number; encode: number }> {
   const batch = enc.tokenize(TEXTS);
   const [refEmb, refHidden] = tf.tidy(() => [enc.forward(batch), enc.tokenEmbeddings(batch)]);
   const ref = { emb: refEmb.dataSync().slice(), hidden: refHidden.dataSync().slice() };
@@ -56,7 +64,9 @@ async function compare(enc: SentenceEncoder): Promise<{ embedding: number; hidde
   const out = await runEncoder(session, batch);
   await session.release();
   assert.equal(out.dim, enc.dim);
-  return { embedding: maxAbsDiff(out.sentenceEmbedding, ref.emb), hidden: maxAbsDiff(out.lastHiddenState, ref.hidden) };
+  const rows = await enc.encode(TEXTS, { batchSize: 4 });
+  const encode = Math.max(...rows.map((row, i) => maxAbsDiff(row, ref.emb.subarray(i * enc.dim, (i + 1) * enc.dim))));
+  return { embedding: maxAbsDiff(out.sentenceEmbedding, ref.emb), hidden: maxAbsDiff(out.lastHiddenState, ref.hidden), encode };
 }
 
 const figures: string[] = [];
@@ -72,9 +82,10 @@ for (const arch of ARCHS) {
       const enc = await loadEncoder(dir);
       if (label === 'all pooling modes') assert.deepEqual(enc.poolingModes, [...POOLING_MODES]);
       const d = await compare(enc);
-      figures.push(`${arch} ${label}: sentence_embedding ${d.embedding.toExponential(2)}, last_hidden_state ${d.hidden.toExponential(2)}`);
+      figures.push(`${arch} ${label}: sentence_embedding ${d.embedding.toExponential(2)}, last_hidden_state ${d.hidden.toExponential(2)}, encode() on onnx ${d.encode.toExponential(2)}`);
       assert.ok(d.embedding <= TOL, `${arch} ${label}: sentence_embedding differs by ${d.embedding}`);
       assert.ok(d.hidden <= TOL, `${arch} ${label}: last_hidden_state differs by ${d.hidden}`);
+      assert.ok(d.encode <= TOL, `${arch} ${label}: encode() on the onnx backend differs by ${d.encode}`);
       enc.dispose();
     }
   });
@@ -94,8 +105,8 @@ test(`each pooling mode alone, and every Dense activation, match tfjs to ${TOL}`
     makeModelFolder(dir, opts);
     const enc = await loadEncoder(dir);
     const d = await compare(enc);
-    figures.push(`${label}: sentence_embedding ${d.embedding.toExponential(2)}`);
-    assert.ok(d.embedding <= TOL && d.hidden <= TOL, `${label}: differs by ${d.embedding} / ${d.hidden}`);
+    figures.push(`${label}: sentence_embedding ${d.embedding.toExponential(2)}, encode() on onnx ${d.encode.toExponential(2)}`);
+    assert.ok(d.embedding <= TOL && d.hidden <= TOL && d.encode <= TOL, `${label}: differs by ${d.embedding} / ${d.hidden} / encode() ${d.encode}`);
     enc.dispose();
   }
 });
@@ -127,8 +138,8 @@ test(`transformer activations other than exact GELU (gelu_new, relu, silu) match
     const enc = await loadEncoder(dir);
     assert.equal(enc.config.hiddenAct, act);
     const d = await compare(enc);
-    figures.push(`bert hidden_act ${act}: sentence_embedding ${d.embedding.toExponential(2)}, last_hidden_state ${d.hidden.toExponential(2)}`);
-    assert.ok(d.embedding <= TOL && d.hidden <= TOL, `${act}: differs by ${d.embedding} / ${d.hidden}`);
+    figures.push(`bert hidden_act ${act}: sentence_embedding ${d.embedding.toExponential(2)}, last_hidden_state ${d.hidden.toExponential(2)}, encode() on onnx ${d.encode.toExponential(2)}`);
+    assert.ok(d.embedding <= TOL && d.hidden <= TOL && d.encode <= TOL, `${act}: differs by ${d.embedding} / ${d.hidden} / encode() ${d.encode}`);
     enc.dispose();
   }
 });
