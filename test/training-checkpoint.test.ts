@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
@@ -51,18 +51,22 @@ test('a corrupted newest checkpoint is skipped for the previous one', () => {
   assert.throws(() => loadCheckpoint(d2), /not valid/);
 });
 
-test('a crash before the manifest leaves no checkpoint folder, and the stale temp is cleaned next time', () => {
+test('a save that fails before the manifest leaves no checkpoint folder and no temp; a crash\'s stale temp is cleaned next time', () => {
   const root = mkdtempSync(join(tmpdir(), 'ckpt-'));
   saveCheckpoint(root, 1, files(1), 3);
   assert.throws(() =>
     saveCheckpoint(root, 2, files(2), 3, {
       beforeManifest: () => {
-        throw new Error('simulated crash');
+        throw new Error('simulated failure');
       },
     }),
   );
   assert.equal(latestCheckpoint(root)!.step, 1);
-  assert.ok(readdirSync(root).some((n) => n.startsWith('.tmp-')), 'the half-written checkpoint stays hidden');
+  assert.deepEqual(readdirSync(root), ['step-00000001'], 'the failed save removed its temp folder');
+  // A process killed mid-save cannot clean up: its half-written temp folder stays hidden until the next save.
+  mkdirSync(join(root, '.tmp-step-00000002-deadbeef'));
+  writeFileSync(join(root, '.tmp-step-00000002-deadbeef', 'weights.bin'), 'half');
+  assert.equal(latestCheckpoint(root)!.step, 1);
   saveCheckpoint(root, 3, files(3), 3);
   assert.ok(!readdirSync(root).some((n) => n.startsWith('.tmp-')));
   assert.deepEqual(listCheckpoints(root).map((c) => c.step), [3, 1]);

@@ -18,7 +18,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { fsyncDir } from '../util/fs.js';
+import { fsyncDir, withPath } from '../util/fs.js';
 
 export interface TensorIndexEntry {
   name: string;
@@ -49,6 +49,8 @@ function writeSynced(path: string, data: Uint8Array): void {
     let off = 0;
     while (off < data.length) off += writeSync(fd, data, off, data.length - off);
     fsyncSync(fd);
+  } catch (e) {
+    throw withPath(e, path); // writeSync / fsyncSync errors carry no path
   } finally {
     closeSync(fd);
   }
@@ -69,28 +71,34 @@ export interface SaveHooks {
 
 /**
  * Write checkpoint `step` under `root` atomically, then keep only the newest `keep`.
- * Returns the checkpoint folder.
+ * Returns the checkpoint folder. A save that fails (a full disk...) removes its temp folder
+ * before the error goes on, so it leaves nothing behind.
  */
 export function saveCheckpoint(root: string, step: number, files: CheckpointFiles, keep: number, hooks: SaveHooks = {}): string {
   mkdirSync(root, { recursive: true });
   const final = join(root, checkpointName(step));
   const tmp = join(root, `.tmp-${checkpointName(step)}-${randomBytes(4).toString('hex')}`);
   mkdirSync(tmp);
-  const manifest: Record<string, { sha256: string; bytes: number }> = {};
-  const put = (name: string, data: Uint8Array) => {
-    writeSynced(join(tmp, name), data);
-    manifest[name] = { sha256: sha256(data), bytes: data.length };
-  };
-  put('weights.bin', bytesOf(files.weights));
-  if (files.optimizer) put('optimizer.bin', bytesOf(files.optimizer));
-  if (files.best) put('best.bin', bytesOf(files.best));
-  put('state.json', Buffer.from(JSON.stringify(files.state, null, 1)));
-  put('recipe.yaml', Buffer.from(files.recipeYaml));
-  hooks.beforeManifest?.();
-  writeSynced(join(tmp, 'manifest.json'), Buffer.from(JSON.stringify({ format: 'sbert-train-checkpoint/1', step, files: manifest }, null, 1)));
-  fsyncDir(tmp);
-  if (existsSync(final)) discard(root, final);
-  renameSync(tmp, final);
+  try {
+    const manifest: Record<string, { sha256: string; bytes: number }> = {};
+    const put = (name: string, data: Uint8Array) => {
+      writeSynced(join(tmp, name), data);
+      manifest[name] = { sha256: sha256(data), bytes: data.length };
+    };
+    put('weights.bin', bytesOf(files.weights));
+    if (files.optimizer) put('optimizer.bin', bytesOf(files.optimizer));
+    if (files.best) put('best.bin', bytesOf(files.best));
+    put('state.json', Buffer.from(JSON.stringify(files.state, null, 1)));
+    put('recipe.yaml', Buffer.from(files.recipeYaml));
+    hooks.beforeManifest?.();
+    writeSynced(join(tmp, 'manifest.json'), Buffer.from(JSON.stringify({ format: 'sbert-train-checkpoint/1', step, files: manifest }, null, 1)));
+    fsyncDir(tmp);
+    if (existsSync(final)) discard(root, final);
+    renameSync(tmp, final);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    throw e;
+  }
   fsyncDir(root);
   prune(root, keep);
   return final;
