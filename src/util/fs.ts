@@ -56,7 +56,9 @@ export function fsyncDir(dir: string): void {
 
 /**
  * Replace a whole folder atomically: the caller fills `tmpDir` (made here, beside `dir`),
- * then the old folder is moved aside, the new one renamed in, and the old one removed.
+ * then the old folder is moved aside, the new one renamed in, and the old one removed. When
+ * any of that fails (a full disk, a folder in use...), the temp folder is removed and the old
+ * folder put back before the error goes on: a failed replace leaves `dir` as it was.
  */
 export function replaceDirAtomic(dir: string, fill: (tmpDir: string) => void): void {
   const parent = dirname(dir);
@@ -65,21 +67,22 @@ export function replaceDirAtomic(dir: string, fill: (tmpDir: string) => void): v
   const tmp = join(parent, `.${basename(dir)}.${tag}.tmp`);
   const old = join(parent, `.${basename(dir)}.${tag}.old`);
   mkdirSync(tmp, { recursive: true });
-  try {
-    fill(tmp);
-  } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
-    throw e;
-  }
-  fsyncDir(tmp);
   let moved = false;
   try {
-    renameSync(dir, old);
-    moved = true;
-  } catch {
-    // no previous folder
+    fill(tmp);
+    fsyncDir(tmp);
+    try {
+      renameSync(dir, old);
+      moved = true;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e; // only "no previous folder" is fine
+    }
+    renameSync(tmp, dir);
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    if (moved) renameSync(old, dir);
+    throw e;
   }
-  renameSync(tmp, dir);
   fsyncDir(parent);
   if (moved) rmSync(old, { recursive: true, force: true });
 }
