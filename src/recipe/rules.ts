@@ -3,7 +3,9 @@
  * check: things no single field can know (a loss that needs a third text column the data
  * mapping does not give, early stopping without a dev set, ...).
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, realpathSync, statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { createLoss } from '../losses/index.js';
 import type { LossName, Recipe } from './types.js';
 
@@ -86,4 +88,74 @@ export function checkRules(r: Recipe, problems: string[]): void {
   if (!monitorIsLoss && hasDev && !req.needsLabel) {
     problems.push(`evaluation.monitor: '${r.evaluation.monitor}' needs a scored dev set; loss '${r.loss.name}' has no labels, monitor dev_loss instead`);
   }
+  checkOutputPaths(r, problems);
+}
+
+/** What a run writes at the top of output.dir besides the model (src/training/run-folder.ts knows the same names). */
+const RUN_ENTRIES = ['checkpoints', 'recipe.yaml', 'metrics.jsonl', 'report.json', 'report.md', 'report.html'];
+
+/**
+ * Where the run writes, against what it reads. The run fills output.dir (and with
+ * output.overwrite replaces it) and replaces output.model_dir with the tuned model, so neither
+ * may be `/`, the home folder or a file, nor hold an input of the run (a data file, the
+ * model.base folder); the model folder may not be the run folder, hold it, or take the place
+ * of something the run writes there. What the folders hold now (a previous run, someone
+ * else's files) is checked when training starts (src/training/run-folder.ts).
+ */
+function checkOutputPaths(r: Recipe, problems: string[]): void {
+  const inputs: Array<[string, string]> = [];
+  for (const k of ['train', 'dev', 'test'] as const) if (r.data[k] !== null) inputs.push([`data.${k}`, r.data[k]!]);
+  if (isAbsolute(r.model.base)) inputs.push(['model.base', r.model.base]);
+  const home = canonical(homedir());
+  for (const [key, path] of [['output.dir', r.output.dir], ['output.model_dir', r.output.model_dir]] as const) {
+    const file = fileOnPath(path);
+    if (file !== null) {
+      problems.push(file === path ? `${key}: ${path} is a file, not a folder` : `${key}: ${file} is a file, so ${path} cannot be a folder`);
+      continue;
+    }
+    const real = canonical(path);
+    if (real === sep) problems.push(`${key}: ${path} is the root of the file system`);
+    else if (real === home) problems.push(`${key}: ${path} is the home folder`);
+    for (const [k, f] of inputs) {
+      if (isWithin(canonical(f), real)) problems.push(`${key}: ${path} holds ${k} (${f}); the run writes there, keep its inputs elsewhere`);
+    }
+  }
+  const out = canonical(r.output.dir);
+  const model = canonical(r.output.model_dir);
+  if (out === model) {
+    problems.push(`output.model_dir: ${r.output.model_dir} is output.dir itself; saving the model there would replace the run (leave it null for <output.dir>/model)`);
+  } else if (isWithin(out, model)) {
+    problems.push(`output.model_dir: ${r.output.model_dir} holds output.dir (${r.output.dir}); saving the model there would replace the run`);
+  } else if (isWithin(model, out)) {
+    const first = relative(out, model).split(sep)[0];
+    if (RUN_ENTRIES.includes(first)) problems.push(`output.model_dir: ${r.output.model_dir} is the run's own ${first}; choose another folder (null = <output.dir>/model)`);
+  }
+}
+
+/** `child` is `parent` or lies inside it. */
+function isWithin(child: string, parent: string): boolean {
+  const rel = relative(parent, child);
+  return rel === '' || (rel.split(sep)[0] !== '..' && !isAbsolute(rel));
+}
+
+/** The path with symbolic links resolved as far as it exists, so two names of one folder compare equal. */
+function canonical(path: string): string {
+  let head = path;
+  const tail: string[] = [];
+  while (!existsSync(head) && dirname(head) !== head) {
+    tail.unshift(basename(head));
+    head = dirname(head);
+  }
+  try {
+    return join(realpathSync(head), ...tail);
+  } catch {
+    return path;
+  }
+}
+
+/** The path itself or the nearest existing folder above it, when that is a file; else null. */
+function fileOnPath(path: string): string | null {
+  let p = path;
+  while (!existsSync(p) && dirname(p) !== p) p = dirname(p);
+  return existsSync(p) && !statSync(p).isDirectory() ? p : null;
 }

@@ -9,9 +9,8 @@
  * boundaries, so a resumed run replays exactly the updates an uninterrupted run makes.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { basename, dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { TrainingAborted, UserError } from '../errors.js';
 import { assertBackendHealthy } from '../backend/index.js';
 import { loadEncoder, type SentenceEncoder } from '../models/index.js';
@@ -20,13 +19,14 @@ import { evaluateSts } from '../evaluation/sts-evaluator.js';
 import { writeReport, type ModelResults, type ScatterData } from '../evaluation/report.js';
 import type { EvaluationResult } from '../evaluation/types.js';
 import { recipeFromYaml, recipeToYaml, type Recipe } from '../recipe/index.js';
-import { writeFileAtomic, fsyncDir } from '../util/fs.js';
+import { writeFileAtomic } from '../util/fs.js';
 import { progressBar, type Progress } from '../util/progress.js';
 import { AdamOptimizer, decaysByDefault } from './optimizer.js';
 import { makeSchedule, warmupFromRatio, type Schedule } from './schedule.js';
 import { clipByGlobalNorm, clipPerVariable, globalNorm } from './clip.js';
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint, cleanStale, type TensorIndexEntry } from './checkpoint.js';
 import { restore, snapshot, type Snapshot } from './weights.js';
+import { assertModelDirReplaceable, openRunFolder, planRunFolder, type PreviousRun } from './run-folder.js';
 import { batchesFor, buildLoss, checkResumeData, divergenceAdvice, loadRunData, toStsPairs, type DataFingerprints, type Example, type RunData, type TrainLoss } from './data.js';
 
 export interface StepInfo {
@@ -98,7 +98,10 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
   const runDir = recipe.output.dir;
   const ckptRoot = join(runDir, 'checkpoints');
   const metricsFile = join(runDir, 'metrics.jsonl');
-  prepareRunDir(recipe, !!opts.resume);
+  // Read-only checks first (one line, exit 2); the folder is touched once the data and the model have loaded.
+  const plan = planRunFolder(recipe, !!opts.resume);
+  for (const note of plan.notes) log(note);
+  if (opts.resume && plan.start !== 'resume') opts = { ...opts, resume: false }; // nothing to continue from: start from the beginning
 
   const data = loadRunData(recipe);
   const encoder = await buildEncoder(recipe);
@@ -120,8 +123,10 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
   let best: Snapshot | null = null;
   const losses: number[] = [];
   const recipeYaml = recipeToYaml(recipe);
+  let previous: PreviousRun | null = null;
 
   try {
+    previous = openRunFolder(recipe, plan, log); // a run being replaced is only set aside until the first checkpoint
     if (opts.resume) {
       const found = latestCheckpoint(ckptRoot);
       if (!found) throw new UserError(`--resume: no complete checkpoint in ${ckptRoot}`);
@@ -152,7 +157,7 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
     const writeCheckpoint = async (): Promise<string> => {
       const w = await snapshot(all);
       const moments = await packMoments(optimizer, trainable);
-      return saveCheckpoint(
+      const written = saveCheckpoint(
         ckptRoot,
         state.step,
         {
@@ -165,6 +170,10 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
         recipe.training.keep_checkpoints,
         opts.test?.checkpointDelay?.step === state.step ? { beforeManifest: () => sleepSync(opts.test!.checkpointDelay!.ms) } : {},
       );
+      // The new run can now be resumed on its own: the run it replaces goes.
+      previous?.discard(log);
+      previous = null;
+      return written;
     };
 
     /** Evaluate, track the best, count patience. Returns true when training should stop. */
@@ -293,6 +302,10 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
       stoppedEarly: state.stoppedEarly,
       weightsHash: await encoder.weightsHash(),
     };
+  } catch (e) {
+    // Failed before its first checkpoint: the run it was replacing goes back in place.
+    previous?.putBack(log);
+    throw e;
   } finally {
     optimizer.dispose();
     encoder.dispose();
@@ -494,23 +507,6 @@ function diffPaths(a: unknown, b: unknown, path: string): string[] {
   return JSON.stringify(a) === JSON.stringify(b) ? [] : [path];
 }
 
-function prepareRunDir(recipe: Recipe, resume: boolean): void {
-  const dir = recipe.output.dir;
-  if (resume) {
-    if (!existsSync(dir)) throw new UserError(`--resume: run folder ${dir} does not exist`);
-    return;
-  }
-  if (existsSync(dir) && readdirSync(dir).length > 0) {
-    if (!recipe.output.overwrite) {
-      throw new UserError(`output folder ${dir} already holds a run; continue it with --resume, set output.overwrite: true, or choose another output.dir`);
-    }
-    const trash = join(dirname(dir), `.${basename(dir)}.${randomBytes(4).toString('hex')}.old`);
-    renameSync(dir, trash);
-    rmSync(trash, { recursive: true, force: true });
-  }
-  mkdirSync(dir, { recursive: true });
-}
-
 function appendMetrics(file: string, row: Record<string, unknown>): void {
   appendFileSync(file, `${JSON.stringify(row)}\n`);
 }
@@ -531,20 +527,15 @@ function truncateMetrics(file: string, step: number): void {
   writeFileAtomic(file, keep.map((l) => `${l}\n`).join(''));
 }
 
-/** Save into a temp folder beside the target, then swap it in, so a crash never leaves half a model. */
+/**
+ * Save the tuned model. SentenceEncoder.save writes a temp folder beside the target and swaps
+ * it in (src/util/fs.ts replaceDirAtomic), so a crash or a full disk never leaves half a model
+ * or loses the previous one. The target was checked when the run started; it is checked again
+ * here, as training may have taken hours: only a model folder we saved is ever replaced.
+ */
 async function saveModelAtomic(encoder: SentenceEncoder, dir: string): Promise<void> {
-  const parent = dirname(dir);
-  mkdirSync(parent, { recursive: true });
-  const tag = randomBytes(4).toString('hex');
-  const tmp = join(parent, `.${basename(dir)}.${tag}.tmp`);
-  const old = join(parent, `.${basename(dir)}.${tag}.old`);
-  await encoder.save(tmp);
-  fsyncDir(tmp);
-  const had = existsSync(dir);
-  if (had) renameSync(dir, old);
-  renameSync(tmp, dir);
-  fsyncDir(parent);
-  if (had) rmSync(old, { recursive: true, force: true });
+  assertModelDirReplaceable(dir);
+  await encoder.save(dir);
 }
 
 async function writeRunReport(
