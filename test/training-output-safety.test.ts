@@ -130,6 +130,18 @@ test("model_dir: '.' (the recipe's folder, holding its data and an earlier run) 
   assert.deepEqual(snapshotTree(dir), before);
 });
 
+test('a model_dir or output.dir holding the recipe file itself is refused, even when the data lives elsewhere', () => {
+  const { dir, recipe } = place('recipe-anc', '{ dir: run, model_dir: conf }');
+  // The recipe sits in conf/ with nothing else the rules would see as an input.
+  mkdirSync(join(dir, 'conf'));
+  const moved = join(dir, 'conf', 'recipe.yaml');
+  writeFileSync(moved, readFileSync(recipe, 'utf8').replace('train: pairs.csv', `train: ${join(dir, 'pairs.csv')}`).replace('model_dir: conf', `model_dir: ${join(dir, 'conf')}`).replace('dir: run', `dir: ${join(dir, 'run')}`));
+  const before = snapshotTree(dir);
+  const r = cli(moved);
+  refused(r, /output\.model_dir: .*conf holds the recipe/);
+  assert.deepEqual(snapshotTree(dir), before);
+});
+
 test('model_dir equal to output.dir is refused (it would replace the checkpoints, metrics and recipe.yaml); --resume still finds them', () => {
   const { dir, recipe } = place('same', '{ dir: run, model_dir: run }');
   fakeRun(join(dir, 'run'));

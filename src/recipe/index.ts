@@ -26,6 +26,8 @@ export interface ParseOptions {
   fileName?: string;
   /** Folder that the default output dir (runs/<name>) resolves against; default process.cwd(). */
   cwd?: string;
+  /** The recipe file itself, when there is one: the run must not write over it. */
+  recipePath?: string;
 }
 
 /** Read, validate and resolve a recipe file. Throws ConfigError listing every problem. */
@@ -48,7 +50,7 @@ export function loadRecipe(file: string, opts: { cwd?: string } = {}): Recipe {
   } catch (e) {
     throw new ConfigError(`${file}: invalid YAML: ${(e as Error).message.split('\n')[0]}`);
   }
-  return parseRecipe(raw, { baseDir: dirname(path), fileName: basename(path), cwd: opts.cwd });
+  return parseRecipe(raw, { baseDir: dirname(path), fileName: basename(path), cwd: opts.cwd, recipePath: path });
 }
 
 /** Validate and resolve an already-parsed recipe object. */
@@ -59,7 +61,7 @@ export function parseRecipe(raw: unknown, opts: ParseOptions): Recipe {
   const value = validateValue(raw, RECIPE_SCHEMA, '', problems) as Recipe;
   if (problems.length > 0) throw configError(where, problems);
   const recipe = resolveRecipe(value, opts);
-  checkRules(recipe, problems);
+  checkRules(recipe, problems, opts.recipePath);
   if (problems.length > 0) throw configError(where, problems);
   return recipe;
 }

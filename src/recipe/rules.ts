@@ -28,7 +28,8 @@ export function lossRequirements(name: LossName): { minTexts: number; maxTexts: 
 }
 
 /** Check the fields against each other; push `dotted.path: message` problems. */
-export function checkRules(r: Recipe, problems: string[]): void {
+/** `recipeFile`: the recipe's own path, when it came from a file (an input the run must not overwrite either). */
+export function checkRules(r: Recipe, problems: string[], recipeFile?: string): void {
   const req = lossRequirements(r.loss.name);
   const nTexts = r.data.columns.texts.length;
   if (nTexts < req.minTexts || nTexts > req.maxTexts) {
@@ -88,7 +89,7 @@ export function checkRules(r: Recipe, problems: string[]): void {
   if (!monitorIsLoss && hasDev && !req.needsLabel) {
     problems.push(`evaluation.monitor: '${r.evaluation.monitor}' needs a scored dev set; loss '${r.loss.name}' has no labels, monitor dev_loss instead`);
   }
-  checkOutputPaths(r, problems);
+  checkOutputPaths(r, problems, recipeFile);
 }
 
 /** What a run writes at the top of output.dir besides the model (src/training/run-folder.ts knows the same names). */
@@ -102,8 +103,9 @@ const RUN_ENTRIES = ['checkpoints', 'recipe.yaml', 'metrics.jsonl', 'report.json
  * of something the run writes there. What the folders hold now (a previous run, someone
  * else's files) is checked when training starts (src/training/run-folder.ts).
  */
-function checkOutputPaths(r: Recipe, problems: string[]): void {
+function checkOutputPaths(r: Recipe, problems: string[], recipeFile?: string): void {
   const inputs: Array<[string, string]> = [];
+  if (recipeFile !== undefined) inputs.push(['the recipe', recipeFile]);
   for (const k of ['train', 'dev', 'test'] as const) if (r.data[k] !== null) inputs.push([`data.${k}`, r.data[k]!]);
   if (isAbsolute(r.model.base)) inputs.push(['model.base', r.model.base]);
   const home = canonical(homedir());
