@@ -116,8 +116,10 @@ function layerWeights(cfg: TransformerConfig, layer: number): LayerWeights {
 function activation(g: GraphBuilder, name: string, x: string): string {
   switch (name) {
     case 'gelu':
-      // exact GELU: x * 0.5 * (1 + erf(x / sqrt 2)), in the order ops.ts computes it
-      return g.mul(g.mul(x, g.float(0.5)), g.add(g.float(1), g.op('Erf', [g.mul(x, g.float(Math.SQRT1_2))])));
+      // exact GELU: x * 0.5 * (1 + erf(x / sqrt 2)). ops.ts multiplies by 1/sqrt 2 (one ulp
+      // apart); this is the form onnxruntime's GeluFusion recognises, which turns the five
+      // element-wise passes into one Gelu kernel.
+      return g.mul(g.mul(x, g.float(0.5)), g.add(g.op('Erf', [g.div(x, g.float(Math.SQRT2))]), g.float(1)));
     case 'gelu_new':
     case 'gelu_pytorch_tanh':
     case 'gelu_fast': {
@@ -148,6 +150,12 @@ interface Lowering {
   weight: (name: string, shape: number[]) => string;
 }
 
+/**
+ * x [rows, inDim] . W [inDim, outDim] + b. Called on 2-D x (see `transformer`), where
+ * onnxruntime fuses the MatMul and the Add into one Gemm with the bias inside the GEMM; on a
+ * 3-D MatMul it does not, and the separate Add is one more pass over the output (about 10% of
+ * an encode at MiniLM size). Kept as MatMul + Add so quantize.ts still finds the weights.
+ */
 function linear({ g, weight }: Lowering, x: string, prefix: string, inDim: number, outDim: number, bias = true): string {
   const y = g.matmul(x, weight(`${prefix}.weight`, [inDim, outDim]));
   return bias ? g.add(y, weight(`${prefix}.bias`, [outDim])) : y;
@@ -197,20 +205,27 @@ function mpnetPositionBias(l: Lowering, seqLen: string): string {
   return g.unsqueeze(g.transpose(bias, [2, 0, 1]), [0]);
 }
 
-/** The transformer: last_hidden_state [B, T, H]. */
+/**
+ * The transformer: last_hidden_state [B, T, H]. Between the embeddings and the output the
+ * tokens are one [B*T, H] matrix, so each projection is a 2-D Gemm (see `linear`); only the
+ * attention products see [B, heads, T, hd].
+ */
 function transformer(l: Lowering, inputIds: string, attentionMask: string, tokenTypeIds: string | null): string {
   const { g, cfg } = l;
   const H = cfg.hiddenSize;
   const nh = cfg.numHeads;
   const hd = H / nh;
-  let x = embeddings(l, inputIds, tokenTypeIds);
+  const batchAndSeq = g.op('Shape', [inputIds]); // [2]: B, T
+  const shapeOf = (...rest: number[]) => g.op('Concat', [batchAndSeq, g.int64(rest)], { axis: attr.i(0) });
+  let x = g.reshape(embeddings(l, inputIds, tokenTypeIds), [-1, H]); // [B*T, H]
 
   // Additive mask: 0 where attended, -1e9 where padded. [B, 1, 1, T]
   const mask = g.unsqueeze(g.cast(attentionMask, DataType.FLOAT), [1, 2]);
   const maskBias = g.mul(g.sub(g.float(1), mask), g.float(-1e9));
   const positionBias = cfg.architecture === 'mpnet' ? mpnetPositionBias(l, g.dim(inputIds, 1)) : null;
   const scale = g.float(1 / Math.sqrt(hd));
-  const heads = (t: string, perm: number[]) => g.transpose(g.reshape(t, [0, 0, nh, hd]), perm);
+  const headsShape = shapeOf(nh, hd);
+  const heads = (t: string, perm: number[]) => g.transpose(g.op('Reshape', [t, headsShape]), perm);
 
   for (let i = 0; i < cfg.numLayers; i++) {
     const n = layerWeights(cfg, i);
@@ -221,12 +236,12 @@ function transformer(l: Lowering, inputIds: string, attentionMask: string, token
     if (positionBias) scores = g.add(scores, positionBias);
     scores = g.add(scores, maskBias);
     const probs = g.op('Softmax', [scores], { axis: attr.i(-1) });
-    const ctx = g.reshape(g.transpose(g.matmul(probs, v), [0, 2, 1, 3]), [0, 0, H]); // [B, T, H]
+    const ctx = g.reshape(g.transpose(g.matmul(probs, v), [0, 2, 1, 3]), [-1, H]); // [B*T, H]
     x = layerNorm(l, g.add(x, linear(l, ctx, n.o, H, H)), n.ln1);
     const ff = linear(l, activation(g, cfg.hiddenAct, linear(l, x, n.ffIn, H, cfg.intermediateSize)), n.ffOut, cfg.intermediateSize, H);
     x = layerNorm(l, g.add(x, ff), n.ln2);
   }
-  return x;
+  return g.op('Reshape', [x, shapeOf(H)]); // [B, T, H]
 }
 
 /** Pooling as src/models/pooling.ts `pool`: tokens [B, T, H], mask int64 [B, T] -> [B, H * modes]. */
