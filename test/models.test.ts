@@ -39,16 +39,23 @@ test('builtin:tiny is deterministic from its seed and embeds into its dimension'
   [a, b, c].forEach((e) => e.dispose());
 });
 
-test('an embedding does not depend on the other texts in its batch (padding is masked)', async () => {
-  const enc = builtinEncoder('tiny', 3);
-  const texts = ['a', 'registered nurse in intensive care', '', 'データサイエンティスト', 'x'.repeat(300)];
-  const together = await enc.encode(texts, { batchSize: 8 });
-  for (let i = 0; i < texts.length; i++) {
-    const [alone] = await enc.encode([texts[i]]);
-    assert.ok(maxAbsDiff(alone, together[i]) < 1e-5, `text ${i}`);
-  }
-  enc.dispose();
-});
+for (const backend of ['cpu', 'onnx']) {
+  test(`an embedding does not depend on the other texts in its batch (padding is masked), ${backend}`, async () => {
+    await initBackend(backend, { quiet: true });
+    try {
+      const enc = builtinEncoder('tiny', 3);
+      const texts = ['a', 'registered nurse in intensive care', '', 'データサイエンティスト', 'x'.repeat(300)];
+      const together = await enc.encode(texts, { batchSize: 8 });
+      for (let i = 0; i < texts.length; i++) {
+        const [alone] = await enc.encode([texts[i]]);
+        assert.ok(maxAbsDiff(alone, together[i]) < 1e-5, `text ${i}`);
+      }
+      enc.dispose();
+    } finally {
+      await initBackend('cpu', { quiet: true });
+    }
+  });
+}
 
 test('encode and forward leak no tensors', async () => {
   const enc = builtinEncoder('tiny', 3);

@@ -2,7 +2,7 @@
  * Parity with the Python reference stack (transformers + sentence-transformers): models built
  * and run in Python by benchmarks/peers/make_parity_fixtures.py, their recorded outputs
  * compared with what our tfjs encoders compute from the same folder, on the cpu and wasm
- * backends. Also bert-base-uncased token ids (needs ../shared) and, when recorded by
+ * backends, and what encode() gives on the onnx backend. Also bert-base-uncased token ids (needs ../shared) and, when recorded by
  * benchmarks/peers/train_parity_reference.py, 16 training steps against PyTorch's AdamW.
  * With no fixtures present every test is skipped with the reason printed.
  */
@@ -19,7 +19,8 @@ import { AdamOptimizer } from '../src/training/optimizer.js';
 import { ROOT, SHARED } from './helpers/cli.js';
 
 const FIXTURES = join(ROOT, 'test', 'fixtures', 'parity');
-const BACKENDS = ['cpu', 'wasm'] as const;
+// onnx: forward() and tokenEmbeddings() on tfjs (wasm), encode() on onnxruntime.
+const BACKENDS = ['cpu', 'wasm', 'onnx'] as const;
 /** Max abs difference allowed between our float32 tfjs and PyTorch float32 outputs. */
 const TOL = 1e-4;
 const NO_FIXTURES = 'no parity fixtures: run benchmarks/peers/make_parity_fixtures.py on the Python reference stack (see benchmarks/peers/README.md)';
