@@ -31,6 +31,7 @@ import { initBackend } from '../src/backend/index.js';
 import { attention, embeddingLookup, gelu, layerNorm, linear, setFastPaths } from '../src/backend/ops.js';
 import { builtinEncoder, type TokenBatch } from '../src/models/index.js';
 import { writeFileAtomic } from '../src/util/fs.js';
+import { SHAPE, forwardFlops, syntheticBatch } from './minilm-shape.js';
 
 interface Args {
   backend: string;
@@ -61,14 +62,6 @@ function parseArgs(argv: string[]): Args {
   return a;
 }
 
-const SHAPE = { hidden: 384, layers: 6, heads: 12, intermediate: 1536, vocab: 30522 };
-
-export function forwardFlops(B: number, T: number, s = SHAPE): number {
-  const tokens = B * T;
-  const dense = 2 * tokens * s.layers * (4 * s.hidden * s.hidden + 2 * s.hidden * s.intermediate);
-  const attention = s.layers * 4 * B * T * T * s.hidden;
-  return dense + attention;
-}
 
 /** The benchmarked part of an encoder: forward to sentence embeddings, and its variables. */
 interface Bench {
@@ -136,16 +129,6 @@ function standaloneBert(s = SHAPE): Bench {
   };
 }
 
-/** A full batch of random ids (no padding: every sentence is `seq` tokens long). */
-function syntheticBatch(B: number, T: number, vocab: number): TokenBatch {
-  const inputIds = new Int32Array(B * T);
-  let s = 12345;
-  for (let i = 0; i < inputIds.length; i++) {
-    s = (Math.imul(s, 1103515245) + 12345) >>> 0;
-    inputIds[i] = 1 + (s % (vocab - 1));
-  }
-  return { inputIds, attentionMask: new Int32Array(B * T).fill(1), tokenTypeIds: new Int32Array(B * T), batchSize: B, seqLen: T };
-}
 
 /**
  * Wall and CPU seconds of f. The wasm backend is single-threaded, so CPU time (user + system of
