@@ -42,10 +42,13 @@ interface Run {
   stderr: string;
 }
 
-function cli(args: string[], opts: { cwd?: string; fsize?: number } = {}): Promise<Run> {
-  const cmd = opts.fsize !== undefined ? 'prlimit' : process.execPath;
-  const argv = opts.fsize !== undefined ? [`--fsize=${opts.fsize}`, process.execPath, BIN, ...args] : [BIN, ...args];
-  const child = spawn(cmd, argv, { cwd: opts.cwd ?? work, env: { ...process.env, SBERT_NO_PROGRESS: '1', SBERT_QUIET_BACKEND: '1' } });
+/** Preloaded into the CLI to make the k-th JS write under a folder fail (see the file). */
+const PRELOAD = join(ROOT, 'test', 'helpers', 'fault-preload.mjs');
+
+function cli(args: string[], opts: { cwd?: string; fsize?: number; writeFault?: Record<string, string> } = {}): Promise<Run> {
+  const node = opts.writeFault ? [process.execPath, '--import', PRELOAD, BIN] : [process.execPath, BIN];
+  const [cmd, ...argv] = opts.fsize !== undefined ? ['prlimit', `--fsize=${opts.fsize}`, ...node, ...args] : [...node, ...args];
+  const child = spawn(cmd, argv, { cwd: opts.cwd ?? work, env: { ...process.env, SBERT_NO_PROGRESS: '1', SBERT_QUIET_BACKEND: '1', ...opts.writeFault } });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
@@ -69,6 +72,7 @@ function assertOneLineFailure(r: Run, what: string): string {
   assert.equal(errors.length, 1, `${what}: expected one error line:\n${r.stderr}`);
   assert.equal(lines[lines.length - 1], errors[0], `${what}: the error line is not the last:\n${r.stderr}`);
   assert.match(errors[0], /(ENOSPC|EFBIG|no space|too large)/, `${what}: the line does not say what failed: ${errors[0]}`);
+  assert.ok(!errors[0].includes('(unknown path)'), `${what}: the line does not name the file: ${errors[0]}`);
   return errors[0];
 }
 
@@ -177,6 +181,32 @@ test('training (checkpoints + model save): a failed write at 20 positions exits 
     assert.equal(resumed.code, 0, `${what}: --resume failed:\n${resumed.stderr}`);
     assert.equal(sha(join(place.dir, 'run', 'model', 'model.safetensors')), want, `${what}: the resumed model differs from the uninterrupted run's`);
     const leftovers = tree(join(place.dir, 'run')).filter((f) => /(^|\/)\.(tmp|trash)|\.tmp$|\.old$/.test(f));
+    assert.deepEqual(leftovers, [], `${what}: temp files left after the resume`);
+  }
+});
+
+test('training: the k-th write of the run fails (20 positions over every write it makes: metrics, recipe, checkpoints, model, report): exit 2 in one line, --resume gives the bit-identical model', async (t) => {
+  const ref = mkdtempSync(join(work, 'train-count-'));
+  const countFile = join(ref, 'writes');
+  const r0 = await cli([recipe(ref)], { cwd: ref, writeFault: { SBERT_FAULT_UNDER: join(ref, 'run'), SBERT_FAULT_COUNT_FILE: countFile } });
+  assert.equal(r0.code, 0, r0.stderr);
+  const want = sha(join(ref, 'run', 'model', 'model.safetensors'));
+  const writes = Number(readFileSync(countFile, 'utf8'));
+  assert.ok(writes >= 20, `the run made only ${writes} writes`);
+  // One position in each twentieth of the writes, always including the first and the last.
+  const ks = [...new Set([1, ...positions(1, writes + 1, POSITIONS - 2, 'train-writes'), writes])];
+  for (const [i, k] of ks.entries()) {
+    const code = i % 2 === 0 ? 'ENOSPC' : 'EFBIG';
+    const dir = mkdtempSync(join(work, 'train-k-'));
+    const what = `train ${code} at write ${k} of ${writes}`;
+    const r = await cli([recipe(dir)], { cwd: dir, writeFault: { SBERT_FAULT_UNDER: join(dir, 'run'), SBERT_FAULT_WRITE_AT: String(k), SBERT_FAULT_CODE: code } });
+    const line = assertOneLineFailure(r, what);
+    assert.ok(line.includes(join(dir, 'run')), `${what}: the line does not name the file: ${line}`);
+    t.diagnostic(`${what}: ${line.replace(work, '$WORK')}`);
+    const resumed = await cli([join(dir, 'r.yaml'), '--resume'], { cwd: dir });
+    assert.equal(resumed.code, 0, `${what}: --resume failed:\n${resumed.stderr}`);
+    assert.equal(sha(join(dir, 'run', 'model', 'model.safetensors')), want, `${what}: the resumed model differs from the uninterrupted run's`);
+    const leftovers = tree(join(dir, 'run')).filter((f) => /(^|\/)\.(tmp|trash)|\.tmp$|\.old$/.test(f));
     assert.deepEqual(leftovers, [], `${what}: temp files left after the resume`);
   }
 });

@@ -6,12 +6,12 @@
  * https://sbert.net/docs/sentence_transformer/usage/custom_models.html
  */
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { ModelError } from '../errors.js';
 import { assertBackendHealthy, readToHost } from '../backend/index.js';
-import { replaceDirAtomic } from '../util/fs.js';
+import { replaceDirAtomic, writeFileNamed } from '../util/fs.js';
 import { l2Normalize } from '../similarity/index.js';
 import { inferenceEngine } from '../engine/index.js';
 import { intField, parseConfig, type TransformerConfig } from './config.js';
@@ -181,12 +181,12 @@ export class SentenceEncoder implements Encoder {
   private writeFolder(dir: string, values: Map<string, Float32Array>): void {
     const json = (file: string, v: unknown) => {
       mkdirSync(join(dir, file, '..'), { recursive: true });
-      writeFileSync(join(dir, file), JSON.stringify(v, null, 2) + '\n');
+      writeFileNamed(join(dir, file), JSON.stringify(v, null, 2) + '\n');
     };
     const modules: Record<string, unknown>[] = [{ idx: 0, name: '0', path: '', type: 'sentence_transformers.models.Transformer' }];
     json('config.json', this.config.raw);
     writeSafetensors(join(dir, 'model.safetensors'), this.parts.transformer.exportWeights(values), { format: 'pt' });
-    for (const [name, bytes] of this.parts.tokenizer.files) writeFileSync(join(dir, name), bytes);
+    for (const [name, bytes] of this.parts.tokenizer.files) writeFileNamed(join(dir, name), bytes);
     json('sentence_bert_config.json', { max_seq_length: this.maxSeqLength, do_lower_case: this.parts.doLowerCase ?? false });
     json('config_sentence_transformers.json', {
       __version__: { sbert_train: '0.1.0' },
@@ -213,7 +213,7 @@ export class SentenceEncoder implements Encoder {
       modules.push({ idx, name: String(idx), path: p, type: 'sentence_transformers.models.Normalize' });
     }
     json('modules.json', modules);
-    writeFileSync(
+    writeFileNamed(
       join(dir, 'README.md'),
       `---\nlibrary_name: sentence-transformers\npipeline_tag: sentence-similarity\ntags:\n- sentence-transformers\n- sbert-train\n---\n\n# ${this.source}\n\nFine-tuned with sbert-train. Load it with:\n\n\`\`\`python\nfrom sentence_transformers import SentenceTransformer\nmodel = SentenceTransformer("path/to/this/folder")\n\`\`\`\n\nEmbedding dimension ${this.dim}, max sequence length ${this.maxSeqLength}, pooling ${this.parts.pooling.join('+')}${this.parts.normalize ? ', normalized' : ''}.\n`,
     );

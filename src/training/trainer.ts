@@ -9,7 +9,7 @@
  * boundaries, so a resumed run replays exactly the updates an uninterrupted run makes.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { TrainingAborted, UserError } from '../errors.js';
 import { assertBackendHealthy } from '../backend/index.js';
@@ -19,7 +19,7 @@ import { evaluateSts } from '../evaluation/sts-evaluator.js';
 import { writeReport, type ModelResults, type ScatterData } from '../evaluation/report.js';
 import type { EvaluationResult } from '../evaluation/types.js';
 import { recipeFromYaml, recipeToYaml, type Recipe } from '../recipe/index.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { appendFileNamed, writeFileAtomic } from '../util/fs.js';
 import { progressBar, type Progress } from '../util/progress.js';
 import { AdamOptimizer, decaysByDefault } from './optimizer.js';
 import { makeSchedule, warmupFromRatio, type Schedule } from './schedule.js';
@@ -508,7 +508,7 @@ function diffPaths(a: unknown, b: unknown, path: string): string[] {
 }
 
 function appendMetrics(file: string, row: Record<string, unknown>): void {
-  appendFileSync(file, `${JSON.stringify(row)}\n`);
+  appendFileNamed(file, `${JSON.stringify(row)}\n`);
 }
 
 /** Drop metric lines logged after the checkpoint a resume starts from (they will be logged again). */

@@ -1,4 +1,4 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { dirname, basename, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 
@@ -39,6 +39,24 @@ export function withPath(e: unknown, path: string): unknown {
   const x = e as NodeJS.ErrnoException;
   if (x && typeof x === 'object' && typeof x.code === 'string' && x.path === undefined) x.path = path;
   return e;
+}
+
+/** `writeFileSync` whose errors always name the file (a failed write of a Buffer reports none). */
+export function writeFileNamed(path: string, data: string | Uint8Array): void {
+  try {
+    writeFileSync(path, data);
+  } catch (e) {
+    throw withPath(e, path);
+  }
+}
+
+/** `appendFileSync` whose errors always name the file. */
+export function appendFileNamed(path: string, data: string): void {
+  try {
+    appendFileSync(path, data);
+  } catch (e) {
+    throw withPath(e, path);
+  }
 }
 
 export function fsyncDir(dir: string): void {
