@@ -18,7 +18,7 @@ import os from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { BackendError, UserError } from '../errors.js';
-import { setInferenceEngine } from '../engine/index.js';
+import { setInferenceEngine, type InferenceEngine } from '../engine/index.js';
 import { registerAllGradients } from './gradients.js';
 import { registerWasmExtras } from './wasm-kernels.js';
 import { installWebgpuFixes, takeWebgpuError } from './webgpu.js';
@@ -133,7 +133,7 @@ async function loadWebgpu(): Promise<boolean> {
  * lazily: the engine pulls in the ONNX lowering, and onnxruntime-node is a native addon that
  * only the runs that use it should load.
  */
-async function loadOnnxEngine(threads: number): Promise<{ engine: import('../engine/index.js').InferenceEngine; version: string } | { error: string }> {
+async function loadOnnxEngine(threads: number): Promise<{ engine: InferenceEngine; version: string } | { error: string }> {
   const runtime = await import('../engine/onnx/runtime.js');
   try {
     await runtime.loadOrt();
