@@ -5,8 +5,8 @@
  * path that is a folder...: IoError, naming the operation and the path); anything else is a
  * bug and keeps its stack trace.
  */
-import yargs from 'yargs';
-import { asIoError, isUserError } from '../errors.js';
+import yargs, { type Argv, type CommandModule } from 'yargs';
+import { asIoError, isUserError, UserError } from '../errors.js';
 import { BACKENDS, configureBackend } from '../backend/index.js';
 import { trainCommand } from './train.js';
 import { encodeCommand } from './encode.js';
@@ -17,10 +17,17 @@ import { searchCommand } from './search.js';
 import { serveCommand } from './serve.js';
 import { dataCommand } from './data.js';
 import { exportCommand } from './export.js';
+import { commandNames, firstWord, unknownCommand } from './usage.js';
+
+/** Every command; the first (`$0 <recipe>`, training) is the default. */
+const COMMANDS = [trainCommand, encodeCommand, evalCommand, heatmapCommand, indexCommand, searchCommand, serveCommand, dataCommand, exportCommand];
 
 export async function main(argv: string[]): Promise<number> {
   try {
-    await yargs(argv)
+    const unknown = unknownCommand(argv, commandNames(COMMANDS));
+    if (unknown) throw new UserError(unknown);
+    const cli = yargs(argv);
+    await cli
       .scriptName('sbert-train')
       .usage('$0 <recipe.yaml> | $0 <command> [options]')
       .option('backend', {
@@ -36,19 +43,17 @@ export async function main(argv: string[]): Promise<number> {
         global: true,
       })
       .middleware((argv) => configureBackend({ threads: argv.threads }))
-      .command(trainCommand)
-      .command(encodeCommand)
-      .command(evalCommand)
-      .command(heatmapCommand)
-      .command(indexCommand)
-      .command(searchCommand)
-      .command(serveCommand)
-      .command(dataCommand)
-      .command(exportCommand)
+      .command(COMMANDS as unknown as CommandModule[])
       .demandCommand(1, 'give a recipe file or a command (see --help)')
       .strict()
       .fail((msg, err) => {
         if (err) throw err;
+        // No recipe and no command (`sbert-train --model x`), or a command without its
+        // argument (`sbert-train export`): what the user needs is the usage.
+        if (/^Not enough non-option arguments/.test(msg)) {
+          const word = firstWord(argv);
+          throw new UsageError(word === null ? 'give a recipe file or a command' : `${word}: a required argument is missing`, cli);
+        }
         throw new UsageError(msg);
       })
       .help()
@@ -58,7 +63,8 @@ export async function main(argv: string[]): Promise<number> {
   } catch (caught) {
     const e = asIoError(caught);
     if (e instanceof UsageError) {
-      process.stderr.write(`sbert-train: ${e.message}\n(see sbert-train --help)\n`);
+      const usage = e.yargs ? await e.yargs.getHelp() : null;
+      process.stderr.write(usage ? `sbert-train: ${e.message}\n\n${usage}\n` : `sbert-train: ${e.message}\n(see sbert-train --help)\n`);
       return 2;
     }
     if (isUserError(e)) {
@@ -69,4 +75,12 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-class UsageError extends Error {}
+/** A command line yargs refused; with `yargs`, the usage is printed after the message. */
+class UsageError extends Error {
+  constructor(
+    message: string,
+    readonly yargs?: Argv<unknown>,
+  ) {
+    super(message);
+  }
+}
