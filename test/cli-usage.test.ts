@@ -5,13 +5,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { main } from '../src/cli/main.js';
 import { commandNames, firstWord, unknownCommand } from '../src/cli/usage.js';
 import { captureStderr } from './helpers/faults.js';
-import { isOneLineUserError, runCli } from './helpers/cli.js';
+import { isOneLineUserError, ROOT, runCli } from './helpers/cli.js';
 
 const NAMES = ['encode', 'eval', 'heatmap', 'index', 'search', 'serve', 'data', 'export'];
 
@@ -96,4 +96,12 @@ test('firstWord: skips --backend / --threads and their values; an option first m
   assert.equal(unknownCommand(['eval'], NAMES), null);
   assert.equal(unknownCommand(['--model', 'evaluate'], NAMES), null, 'a value of an option is not a command word');
   assert.equal(unknownCommand(['a\nb'], NAMES), "unknown command 'a\\nb' (commands: encode, eval, heatmap, index, search, serve, data, export; or give a recipe .yaml file)", 'one line whatever was typed');
+});
+
+test('--version is sbert-train\'s own, whatever package.json is nearest the working folder', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'usage-'));
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'someone-else', version: '9.9.9' }));
+  const r = runCli(['--version'], { cwd: dir });
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal(r.stdout.trim(), (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version);
 });

@@ -17,7 +17,7 @@ import { searchCommand } from './search.js';
 import { serveCommand } from './serve.js';
 import { dataCommand } from './data.js';
 import { exportCommand } from './export.js';
-import { commandNames, firstWord, unknownCommand } from './usage.js';
+import { commandNames, firstWord, ownVersion, unknownCommand } from './usage.js';
 
 /** Every command; the first (`$0 <recipe>`, training) is the default. */
 const COMMANDS = [trainCommand, encodeCommand, evalCommand, heatmapCommand, indexCommand, searchCommand, serveCommand, dataCommand, exportCommand];
@@ -57,7 +57,7 @@ export async function main(argv: string[]): Promise<number> {
         throw new UsageError(msg);
       })
       .help()
-      .version()
+      .version(ownVersion())
       .parseAsync();
     return process.exitCode === undefined ? 0 : Number(process.exitCode);
   } catch (caught) {

@@ -4,7 +4,7 @@
  * command (`sbert-train evaluate --model m --sts s`) would be refused as "Unknown arguments:
  * model, sts". Looking at the first word before yargs does lets the message say what happened.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { nearest } from '../recipe/validate.js';
 
 /** Global options that take a value: `--backend wasm evaluate` still has 'evaluate' first. */
@@ -54,4 +54,14 @@ export function unknownCommand(argv: readonly string[], names: readonly string[]
   return guess
     ? `unknown command '${shown}' (did you mean '${guess}'?)`
     : `unknown command '${shown}' (commands: ${names.join(', ')}; or give a recipe .yaml file)`;
+}
+
+/**
+ * sbert-train's own version, from its package.json (two folders up from src/cli/ and from
+ * dist/cli/ alike). yargs' default looks for the package.json nearest the working folder,
+ * which in a project that depends on sbert-train is that project's.
+ */
+export function ownVersion(): string {
+  const file = new URL('../../package.json', import.meta.url);
+  return (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version;
 }
