@@ -21,7 +21,11 @@ import type { EvaluationResult } from '../evaluation/types.js';
 import { recipeFromYaml, recipeToYaml, type Recipe } from '../recipe/index.js';
 import { appendFileNamed, writeFileAtomic } from '../util/fs.js';
 import { progressBar, type Progress } from '../util/progress.js';
-import { AdamOptimizer, decaysByDefault } from './optimizer.js';
+import { AdamOptimizer, decaysByDefault, type OptimizerState } from './optimizer.js';
+import { HostAdamW } from '../engine/adamw.js';
+import { encoderSpec, encoderWeights } from '../engine/onnx/encoder.js';
+import { OnnxTrainingEngine } from '../engine/onnx/training.js';
+import { copyEngineWeights, engineStepOnce } from './engine-step.js';
 import { makeSchedule, warmupFromRatio, type Schedule } from './schedule.js';
 import { clipByGlobalNorm, clipPerVariable, globalNorm } from './clip.js';
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint, cleanStale, type TensorIndexEntry } from './checkpoint.js';
@@ -63,6 +67,13 @@ export interface TrainOptions {
   test?: { nanAtStep?: number; stepDelayMs?: number; checkpointDelay?: { step: number; ms: number } };
   /** Print plain status lines (default true). */
   log?: (line: string) => void;
+  /**
+   * What runs the encoder's forward and backward passes: 'tfjs' (default, the reference) or
+   * 'onnx' (onnxruntime-node graphs, src/engine/onnx/training.ts; the losses stay in tfjs).
+   */
+  engine?: 'tfjs' | 'onnx';
+  /** onnxruntime intra-op threads for engine 'onnx' (fixed for a bit-identical --resume). */
+  threads?: number;
 }
 
 export interface TrainResult {
@@ -108,13 +119,16 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
   const loss = buildLoss(recipe);
   const all = encoder.namedWeights();
   const trainable = trainableByName(encoder, all);
-  const optimizer = new AdamOptimizer({
+  const adam = {
     decoupled: recipe.optimizer.name === 'adamw',
     betas: recipe.optimizer.betas,
     eps: recipe.optimizer.eps,
     weightDecay: recipe.optimizer.weight_decay,
     decays: recipe.optimizer.decay_bias_and_norm ? undefined : decaysByDefault,
-  });
+  };
+  // The onnx engine keeps the weights and steps them on the host (same update, bit for bit).
+  const optimizer = opts.engine === 'onnx' ? new HostAdamW(adam) : new AdamOptimizer(adam);
+  let engine: OnnxTrainingEngine | null = null;
   const { stepsPerEpoch, totalSteps } = countSteps(recipe, data.train);
   const warmup = recipe.schedule.warmup_ratio !== null ? warmupFromRatio(recipe.schedule.warmup_ratio, totalSteps) : recipe.schedule.warmup_steps;
   const schedule = makeSchedule(recipe.schedule.name, recipe.optimizer.lr, warmup, totalSteps);
@@ -146,15 +160,22 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
     }
     writeFileAtomic(join(runDir, 'recipe.yaml'), recipeYaml);
     cleanStale(ckptRoot);
+    if (optimizer instanceof HostAdamW) engine = await OnnxTrainingEngine.create(encoderSpec(encoder), await encoderWeights(encoder), optimizer, { threads: opts.threads });
+    /** With an engine, the weights being trained live there: copy them to the encoder before it is read. */
+    const syncEncoder = () => engine && copyEngineWeights(engine, all);
 
     const hasDev = data.dev !== null;
-    const evaluate = async (): Promise<Record<string, number>> => evalDev(encoder, loss, data, recipe);
+    const evaluate = async (): Promise<Record<string, number>> => {
+      syncEncoder();
+      return evalDev(encoder, loss, data, recipe);
+    };
     if (!opts.resume && hasDev) {
       state.startMetrics = await evaluate();
       log(`dev before training: ${summarise(state.startMetrics, recipe.evaluation.monitor)}`);
     }
 
     const writeCheckpoint = async (): Promise<string> => {
+      syncEncoder();
       const w = await snapshot(all);
       const moments = await packMoments(optimizer, trainable);
       const written = saveCheckpoint(
@@ -229,7 +250,10 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
         while (!stop && state.batchInEpoch < batches.length) {
           const group = batches.slice(state.batchInEpoch, Math.min(state.batchInEpoch + accum, batches.length));
           const lr = schedule.lrAt(state.step);
-          const { loss: lossValue, norm } = await stepOnce(encoder, loss, group, trainable, optimizer, recipe, lr, opts.test?.nanAtStep === state.step + 1);
+          const injectNan = opts.test?.nanAtStep === state.step + 1;
+          const { loss: lossValue, norm } = engine
+            ? await engineStepOnce(engine, encoder, loss, group, new Set(trainable.keys()), recipe, lr, injectNan)
+            : await stepOnce(encoder, loss, group, trainable, optimizer as AdamOptimizer, recipe, lr, injectNan);
           if (!Number.isFinite(lossValue) || !Number.isFinite(norm)) {
             const last = latestCheckpoint(ckptRoot);
             throw new TrainingAborted(
@@ -271,6 +295,7 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
     } finally {
       bar.stop();
     }
+    syncEncoder();
     // A final checkpoint, so --resume of a finished run is a no-op and the state is inspectable.
     if (ckEvery === null || state.step % ckEvery !== 0) await writeCheckpoint();
 
@@ -307,6 +332,7 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
     previous?.putBack(log);
     throw e;
   } finally {
+    await engine?.release();
     optimizer.dispose();
     encoder.dispose();
   }
@@ -458,7 +484,7 @@ function summarise(m: Record<string, number>, monitor: string): string {
   return keys.map((k) => `${k} ${m[k].toFixed(4)}`).join(', ');
 }
 
-async function packMoments(opt: AdamOptimizer, trainable: Map<string, tf.Variable>): Promise<Snapshot> {
+async function packMoments(opt: { getState(): Promise<OptimizerState> }, trainable: Map<string, tf.Variable>): Promise<Snapshot> {
   const st = await opt.getState();
   const index: TensorIndexEntry[] = [];
   let offset = 0;

@@ -144,10 +144,17 @@ function activation(g: GraphBuilder, name: string, x: string): string {
   }
 }
 
+/**
+ * Sees the intermediate tensors the backward pass needs (see ./backward.ts), by a key such
+ * as `layer.3.probs`: the training forward graph makes them outputs. Inference passes none.
+ */
+export type ActivationTap = (key: string, tensor: string) => void;
+
 interface Lowering {
   g: GraphBuilder;
   cfg: TransformerConfig;
   weight: (name: string, shape: number[]) => string;
+  tap: ActivationTap;
 }
 
 /**
@@ -184,6 +191,7 @@ function embeddings(l: Lowering, inputIds: string, tokenTypeIds: string | null):
     x = g.add(x, g.gather(positions, ids)); // [T, H] broadcast over the batch
   }
   if (tokenTypeIds) x = g.add(x, g.gather(weight('embeddings.token_type_embeddings.weight', [cfg.typeVocabSize, H]), tokenTypeIds));
+  l.tap('embeddings.sum', x); // [B, T, H]
   return layerNorm(l, x, 'embeddings.LayerNorm');
 }
 
@@ -229,6 +237,8 @@ function transformer(l: Lowering, inputIds: string, attentionMask: string, token
 
   for (let i = 0; i < cfg.numLayers; i++) {
     const n = layerWeights(cfg, i);
+    const tap = (what: string, t: string) => l.tap(`layer.${i}.${what}`, t);
+    tap('input', x);
     const q = heads(linear(l, x, n.q, H, H), [0, 2, 1, 3]); // [B, nh, T, hd]
     const kT = heads(linear(l, x, n.k, H, H), [0, 2, 3, 1]); // [B, nh, hd, T]
     const v = heads(linear(l, x, n.v, H, H), [0, 2, 1, 3]); // [B, nh, T, hd]
@@ -237,15 +247,24 @@ function transformer(l: Lowering, inputIds: string, attentionMask: string, token
     scores = g.add(scores, maskBias);
     const probs = g.op('Softmax', [scores], { axis: attr.i(-1) });
     const ctx = g.reshape(g.transpose(g.matmul(probs, v), [0, 2, 1, 3]), [-1, H]); // [B*T, H]
-    x = layerNorm(l, g.add(x, linear(l, ctx, n.o, H, H)), n.ln1);
-    const ff = linear(l, activation(g, cfg.hiddenAct, linear(l, x, n.ffIn, H, cfg.intermediateSize)), n.ffOut, cfg.intermediateSize, H);
-    x = layerNorm(l, g.add(x, ff), n.ln2);
+    for (const [what, t] of Object.entries({ q, kT, v, probs, context: ctx })) tap(what, t);
+    const res1 = g.add(x, linear(l, ctx, n.o, H, H));
+    tap('residual1', res1);
+    x = layerNorm(l, res1, n.ln1);
+    tap('attended', x);
+    const ffPre = linear(l, x, n.ffIn, H, cfg.intermediateSize);
+    const ffAct = activation(g, cfg.hiddenAct, ffPre);
+    tap('ff_pre', ffPre);
+    tap('ff_act', ffAct);
+    const res2 = g.add(x, linear(l, ffAct, n.ffOut, cfg.intermediateSize, H));
+    tap('residual2', res2);
+    x = layerNorm(l, res2, n.ln2);
   }
   return g.op('Reshape', [x, shapeOf(H)]); // [B, T, H]
 }
 
 /** Pooling as src/models/pooling.ts `pool`: tokens [B, T, H], mask int64 [B, T] -> [B, H * modes]. */
-function pooling(g: GraphBuilder, tokens: string, attentionMask: string, modes: PoolingMode[]): string {
+function pooling(g: GraphBuilder, tokens: string, attentionMask: string, modes: PoolingMode[], tap: ActivationTap = () => {}): string {
   const maskF = g.cast(attentionMask, DataType.FLOAT); // [B, T]
   const m = g.unsqueeze(maskF, [-1]); // [B, T, 1]
   const seqLen = g.dim(tokens, 1);
@@ -255,8 +274,13 @@ function pooling(g: GraphBuilder, tokens: string, attentionMask: string, modes: 
     switch (mode) {
       case 'cls':
         return g.gather(tokens, g.int64(0), 1);
-      case 'max':
-        return g.reduce('ReduceMax', g.add(g.mul(tokens, m), g.mul(g.sub(g.float(1), m), g.float(-1e9))), [1], false);
+      case 'max': {
+        const masked = g.add(g.mul(tokens, m), g.mul(g.sub(g.float(1), m), g.float(-1e9)));
+        const max = g.reduce('ReduceMax', masked, [1], false);
+        tap('pooling.max_input', masked);
+        tap('pooling.max', max);
+        return max;
+      }
       case 'mean':
         return g.div(getSums().sum, getSums().count);
       case 'mean_sqrt_len':
@@ -291,11 +315,14 @@ export interface EncoderGraph {
   dim: number;
 }
 
-/** Build the whole sentence encoder as a graph; weights come from `weight` (see WeightSource). */
-export function buildEncoderGraph(spec: EncoderSpec, weight: WeightSource): EncoderGraph {
+/**
+ * Build the whole sentence encoder as a graph; weights come from `weight` (see WeightSource).
+ * `tap` sees the activations the backward pass keeps (training only).
+ */
+export function buildEncoderGraph(spec: EncoderSpec, weight: WeightSource, tap: ActivationTap = () => {}): EncoderGraph {
   const cfg = spec.config;
   const g = new GraphBuilder('sentence_encoder');
-  const l: Lowering = { g, cfg, weight: (name, shape) => weight(g, name, shape) };
+  const l: Lowering = { g, cfg, weight: (name, shape) => weight(g, name, shape), tap };
   const dims = ['batch_size', 'sequence_length'];
   const inputIds = g.input('input_ids', DataType.INT64, dims);
   const attentionMask = g.input('attention_mask', DataType.INT64, dims);
@@ -304,14 +331,21 @@ export function buildEncoderGraph(spec: EncoderSpec, weight: WeightSource): Enco
   const hidden = transformer(l, inputIds, attentionMask, tokenTypeIds);
   g.output('last_hidden_state', hidden, DataType.FLOAT, [...dims, cfg.hiddenSize]);
 
-  let x = pooling(g, hidden, attentionMask, spec.pooling);
+  let x = pooling(g, hidden, attentionMask, spec.pooling, tap);
   let dim = cfg.hiddenSize * spec.pooling.length;
   spec.dense.forEach((d, i) => {
     if (d.inFeatures !== dim) throw new Error(`internal: Dense ${i} takes ${d.inFeatures} features, the previous module gives ${dim}`);
-    x = activation(g, d.activation, linear(l, x, `dense.${i}.linear`, d.inFeatures, d.outFeatures, d.bias));
+    tap(`dense.${i}.input`, x);
+    const pre = linear(l, x, `dense.${i}.linear`, d.inFeatures, d.outFeatures, d.bias);
+    x = activation(g, d.activation, pre);
+    tap(`dense.${i}.pre`, pre);
+    tap(`dense.${i}.output`, x);
     dim = d.outFeatures;
   });
-  if (spec.normalize) x = normalize(g, x);
+  if (spec.normalize) {
+    tap('normalize.input', x);
+    x = normalize(g, x);
+  }
   g.output('sentence_embedding', x, DataType.FLOAT, ['batch_size', dim]);
   return { graph: g, inputs: g.inputs.map((i) => i.name), dim };
 }

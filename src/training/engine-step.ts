@@ -1,0 +1,127 @@
+/**
+ * One optimizer step on a training engine that holds the encoder's weights itself (the `onnx`
+ * engine, src/engine/onnx/training.ts): each text column goes through engine.forward, the loss
+ * runs in tfjs on the embeddings with tf.valueAndGrads w.r.t. the embeddings (so the losses
+ * keep one implementation), d loss / d embeddings goes to engine.backward, the gradients are
+ * summed over columns and accumulation batches, averaged, clipped, and the engine steps.
+ *
+ * Same contract as the tfjs `stepOnce` in ./trainer.ts: mean loss over the group, the
+ * gradient norm before clipping, and no update when either is not finite.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { Recipe } from '../recipe/index.js';
+import type { SentenceEncoder } from '../models/sentence-encoder.js';
+import type { OnnxTrainingEngine, SavedActivations } from '../engine/onnx/training.js';
+import type { Example, TrainLoss } from './data.js';
+
+const f = Math.fround;
+
+export async function engineStepOnce(
+  engine: OnnxTrainingEngine,
+  encoder: SentenceEncoder,
+  loss: TrainLoss,
+  group: Example[][],
+  trainable: Set<string>,
+  recipe: Recipe,
+  lr: number,
+  injectNan: boolean,
+): Promise<{ loss: number; norm: number }> {
+  const sum = new Map<string, Float32Array>();
+  let lossSum = 0;
+  for (const batch of group) {
+    const { value, dEmbeddings, saved } = await lossAndEmbeddingGrads(engine, encoder, loss, batch);
+    lossSum += value;
+    for (let c = 0; c < saved.length; c++) {
+      const grads = await engine.backward(saved[c], dEmbeddings[c]);
+      for (const [name, g] of grads) {
+        if (!trainable.has(name)) continue;
+        const acc = sum.get(name);
+        if (!acc) sum.set(name, g);
+        else for (let i = 0; i < g.length; i++) acc[i] += g[i];
+      }
+    }
+  }
+  if (group.length > 1) for (const g of sum.values()) for (let i = 0; i < g.length; i++) g[i] = f(g[i] / group.length);
+  const clip = recipe.optimizer.clip_grad_norm;
+  const norm = clip === null ? globalNorm(sum) : recipe.optimizer.clip_scope === 'global' ? clipByGlobalNorm(sum, clip) : clipPerVariable(sum, clip);
+  const meanLoss = injectNan ? NaN : lossSum / group.length;
+  if (Number.isFinite(meanLoss) && Number.isFinite(norm)) engine.step(sum, lr);
+  return { loss: meanLoss, norm };
+}
+
+/** Forward every column, then the loss and its gradient w.r.t. each column's embeddings. */
+async function lossAndEmbeddingGrads(
+  engine: OnnxTrainingEngine,
+  encoder: SentenceEncoder,
+  loss: TrainLoss,
+  batch: Example[],
+): Promise<{ value: number; dEmbeddings: Float32Array[]; saved: SavedActivations[] }> {
+  const columns = batch[0].texts.length;
+  const saved: SavedActivations[] = [];
+  const embeddings: tf.Tensor2D[] = [];
+  for (let c = 0; c < columns; c++) {
+    const out = await engine.forward(encoder.tokenize(batch.map((e) => e.texts[c])));
+    saved.push(out.saved);
+    embeddings.push(tf.tensor2d(out.embeddings, [batch.length, engine.dim]));
+  }
+  const labels = loss.needsLabel ? tf.tensor1d(batch.map((e) => e.label ?? NaN), 'float32') : null;
+  const { value, grads } = tf.valueAndGrads((...e: tf.Tensor[]) => loss.lossFromEmbeddings(e as tf.Tensor2D[], labels))(embeddings);
+  const [v, ...d] = await Promise.all([value.data(), ...grads.map((g) => g.data())]);
+  for (const t of [value, ...grads, ...embeddings]) t.dispose();
+  labels?.dispose();
+  return { value: v[0], dEmbeddings: d as Float32Array[], saved };
+}
+
+/** ||g|| of each gradient in double, rounded to float32 as the tfjs path's per-tensor norms are. */
+function norms(grads: Map<string, Float32Array>): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const [name, g] of grads) {
+    let s = 0;
+    for (let i = 0; i < g.length; i++) s += g[i] * g[i];
+    out.set(name, f(Math.sqrt(s)));
+  }
+  return out;
+}
+
+function combine(perTensor: Iterable<number>): number {
+  let s = 0;
+  for (const n of perTensor) s += n * n;
+  return f(Math.sqrt(s));
+}
+
+/** sqrt(sum ||g||^2), as src/training/clip.ts globalNorm. */
+function globalNorm(grads: Map<string, Float32Array>): number {
+  return combine(norms(grads).values());
+}
+
+/** torch clip_grad_norm_ (src/training/clip.ts clipByGlobalNorm), in place; returns the norm before clipping. */
+function clipByGlobalNorm(grads: Map<string, Float32Array>, maxNorm: number): number {
+  const total = globalNorm(grads);
+  const coef = Math.min(1, f(f(maxNorm) / f(total + f(1e-6))));
+  if (coef !== 1) for (const g of grads.values()) for (let i = 0; i < g.length; i++) g[i] = f(g[i] * coef);
+  return total;
+}
+
+/** Keras clipnorm (src/training/clip.ts clipPerVariable), in place; returns the global norm before clipping. */
+function clipPerVariable(grads: Map<string, Float32Array>, maxNorm: number): number {
+  const each = norms(grads);
+  const total = combine(each.values());
+  for (const [name, g] of grads) {
+    const coef = Math.min(1, f(f(maxNorm) / each.get(name)!));
+    if (coef !== 1) for (let i = 0; i < g.length; i++) g[i] = f(g[i] * coef);
+  }
+  return total;
+}
+
+/** Copy the engine's weights into the encoder's tfjs variables (before evaluating, checkpointing, saving). */
+export function copyEngineWeights(engine: OnnxTrainingEngine, vars: Map<string, tf.Variable>): void {
+  if (engine.version === copiedAt.get(engine)) return;
+  for (const [name, w] of engine.weights()) {
+    const v = vars.get(name);
+    if (!v) throw new Error(`internal: the encoder has no weight ${name}`);
+    tf.tidy(() => v.assign(tf.tensor(w.data, v.shape, 'float32')));
+  }
+  copiedAt.set(engine, engine.version);
+}
+
+const copiedAt = new WeakMap<OnnxTrainingEngine, number>();
