@@ -114,6 +114,10 @@ export interface TrainOptions {
   progress?: boolean;
   /** Where status lines go (default: stderr). Pass `() => {}` for silence. */
   log?: (line: string) => void;
+  /** What runs the encoder's forward and backward passes: `tfjs` (default, the reference) or `onnx` (onnxruntime-node; the losses stay in tfjs). */
+  engine?: 'tfjs' | 'onnx';
+  /** onnxruntime intra-op threads for engine `onnx` (keep it fixed for a bit-identical resume). */
+  threads?: number;
 }
 
 /**
@@ -137,6 +141,8 @@ export async function train(recipe: string | Recipe | RecipeInput, opts: TrainOp
     signal: rest.signal,
     progress: rest.progress,
     log: rest.log,
+    engine: rest.engine,
+    threads: rest.threads,
   });
   return { ...result, modelDir: result.modelDir ?? resolved.output.model_dir };
 }
