@@ -215,12 +215,12 @@ const COLUMNS: Record<string, { texts: string[]; label: string | null }> = {
 };
 
 /** The recipe of the parity and resume runs, as the YAML would hold it. */
-function rawRecipe(loss: string, file: string, training: Record<string, unknown> = {}): Record<string, unknown> {
+function rawRecipe(loss: string, file: string, training: Record<string, unknown> = {}, optimizer: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     model: { base: 'builtin:tiny', max_seq_length: 24 },
     data: { train: file, columns: COLUMNS[loss] },
     loss: { name: loss },
-    optimizer: { name: 'adamw', lr: 1e-4, weight_decay: 0.01, clip_grad_norm: 1 },
+    optimizer: { name: 'adamw', lr: 1e-4, weight_decay: 0.01, clip_grad_norm: 1, ...optimizer },
     schedule: { name: 'linear', warmup_steps: 2 },
     training: { batch_size: 8, epochs: 8, max_steps: 16, seed: 13, checkpoint_every: null, ...training },
     output: { dir: mkdtempSync(join(tmp, `run-${loss}-`)) },
@@ -245,6 +245,26 @@ test('16 training steps of every loss: onnx per-step loss = tfjs within 1e-4 rel
     assert.ok(worst <= 1e-4, `${loss}: ${rel.map((x) => x.toExponential(1)).join(' ')}`);
     assert.notEqual(a.losses[15], a.losses[0], `${loss}: training moved`);
   }
+});
+
+test('onnx = tfjs with gradient accumulation, per-variable clipping, Adam (L2) and frozen layers; frozen weights stay put', async () => {
+  const file = writeData();
+  const quiet = { log: () => {}, progress: false };
+  const raw = rawRecipe('cosine_mse', file, { grad_accum_steps: 2, max_steps: 6, freeze: { embeddings: true, layers: 1 } }, { name: 'adam', clip_grad_norm: 0.05, clip_scope: 'per_variable' });
+  const a = await train(parseRecipe({ ...raw, output: { dir: mkdtempSync(join(tmp, 'run-acc-')) } }, { baseDir: tmp }), quiet);
+  const b = await train(parseRecipe(raw, { baseDir: tmp }), { ...quiet, engine: 'onnx', threads: 1 });
+  assert.equal(b.steps, 6);
+  const worst = Math.max(...a.losses.map((x, i) => Math.abs(x - b.losses[i]) / Math.abs(x)));
+  assert.ok(worst <= 1e-4, `${a.losses} vs ${b.losses}`);
+  const start = await loadEncoder('builtin:tiny', { seed: 13 });
+  const tuned = await loadEncoder(b.modelDir!);
+  const s0 = start.namedWeights();
+  const t0 = tuned.namedWeights();
+  const same = (n: string) => Buffer.compare(Buffer.from(s0.get(n)!.dataSync().buffer), Buffer.from(t0.get(n)!.dataSync().buffer)) === 0;
+  for (const n of s0.keys()) if (n.startsWith('embeddings.') || n.includes('layer.0.')) assert.ok(same(n), `${n} is frozen`);
+  assert.ok(!same('encoder.layer.1.output.dense.weight'), 'layer 1 trains');
+  start.dispose();
+  tuned.dispose();
 });
 
 /** Run a training child (scripted below) and resolve when it exits. */

@@ -33,3 +33,28 @@ export function inferenceEngine(): InferenceEngine | null {
 export function setInferenceEngine(engine: InferenceEngine | null): void {
   active = engine;
 }
+
+/**
+ * The training half of the seam (see ../../shared/DESIGN-engine.md): an engine that holds the
+ * encoder's weights and runs its forward and backward passes; the losses stay in tfjs on the
+ * embeddings (src/training/engine-step.ts). The tfjs path (src/training/trainer.ts `stepOnce`)
+ * is the reference; `onnx` is ./onnx/training.ts, chosen with train(recipe, { engine: 'onnx' }).
+ */
+export interface TrainingEngine<Saved = unknown> {
+  readonly name: string;
+  /** sentence_embedding's width. */
+  readonly dim: number;
+  /** Bumped whenever the held weights change (a copy of them is current for one version). */
+  readonly version: number;
+  /** Sentence embeddings [B, dim] (row-major) and what backward() needs. */
+  forward(batch: TokenBatch): Promise<{ embeddings: Float32Array; saved: Saved }>;
+  /** Gradient of every weight, by checkpoint name, given d loss / d embeddings [B, dim]; frees `saved`. */
+  backward(saved: Saved, dEmbeddings: Float32Array): Promise<Map<string, Float32Array>>;
+  /** One optimizer step on the held weights. */
+  step(gradients: Map<string, Float32Array>, lr: number): void;
+  /** The held weights (live), by checkpoint name, internal layout (linear kernels [in, out]). */
+  weights(): Map<string, { data: Float32Array; shape: number[] }>;
+  /** Copy `weights` into the held ones. */
+  load(weights: Map<string, Float32Array>): void;
+  release(): Promise<void>;
+}

@@ -11,13 +11,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Recipe } from '../recipe/index.js';
 import type { SentenceEncoder } from '../models/sentence-encoder.js';
-import type { OnnxTrainingEngine, SavedActivations } from '../engine/onnx/training.js';
+import type { TrainingEngine } from '../engine/index.js';
 import type { Example, TrainLoss } from './data.js';
 
 const f = Math.fround;
 
-export async function engineStepOnce(
-  engine: OnnxTrainingEngine,
+export async function engineStepOnce<S>(
+  engine: TrainingEngine<S>,
   encoder: SentenceEncoder,
   loss: TrainLoss,
   group: Example[][],
@@ -50,14 +50,14 @@ export async function engineStepOnce(
 }
 
 /** Forward every column, then the loss and its gradient w.r.t. each column's embeddings. */
-async function lossAndEmbeddingGrads(
-  engine: OnnxTrainingEngine,
+async function lossAndEmbeddingGrads<S>(
+  engine: TrainingEngine<S>,
   encoder: SentenceEncoder,
   loss: TrainLoss,
   batch: Example[],
-): Promise<{ value: number; dEmbeddings: Float32Array[]; saved: SavedActivations[] }> {
+): Promise<{ value: number; dEmbeddings: Float32Array[]; saved: S[] }> {
   const columns = batch[0].texts.length;
-  const saved: SavedActivations[] = [];
+  const saved: S[] = [];
   const embeddings: tf.Tensor2D[] = [];
   for (let c = 0; c < columns; c++) {
     const out = await engine.forward(encoder.tokenize(batch.map((e) => e.texts[c])));
@@ -114,7 +114,7 @@ function clipPerVariable(grads: Map<string, Float32Array>, maxNorm: number): num
 }
 
 /** Copy the engine's weights into the encoder's tfjs variables (before evaluating, checkpointing, saving). */
-export function copyEngineWeights(engine: OnnxTrainingEngine, vars: Map<string, tf.Variable>): void {
+export function copyEngineWeights(engine: TrainingEngine, vars: Map<string, tf.Variable>): void {
   if (engine.version === copiedAt.get(engine)) return;
   for (const [name, w] of engine.weights()) {
     const v = vars.get(name);
@@ -124,4 +124,4 @@ export function copyEngineWeights(engine: OnnxTrainingEngine, vars: Map<string, 
   copiedAt.set(engine, engine.version);
 }
 
-const copiedAt = new WeakMap<OnnxTrainingEngine, number>();
+const copiedAt = new WeakMap<TrainingEngine, number>();

@@ -16,6 +16,7 @@ import type { TransformerConfig } from '../../models/config.js';
 import { TransformerModel, relativePositionBucket } from '../../models/transformer.js';
 import type { TokenBatch } from '../../models/types.js';
 import type { HostAdamW } from '../adamw.js';
+import type { TrainingEngine } from '../index.js';
 import type { EncoderSpec, NamedWeights } from './encoder.js';
 import { EMBEDDINGS_SUM_GRAD, POSITION_BIAS_GRAD, gradName, savedInputName } from './backward.js';
 import { encodeModel } from './proto.js';
@@ -39,7 +40,7 @@ interface Weight {
   tensor: Ort.Tensor;
 }
 
-export class OnnxTrainingEngine {
+export class OnnxTrainingEngine implements TrainingEngine<SavedActivations> {
   readonly name = 'onnx';
   /** Bumped whenever the held weights change (step, load): what a copy of them is current for. */
   version = 0;
