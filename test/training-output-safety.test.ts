@@ -215,10 +215,12 @@ test("overwrite with output.dir '.' (a project folder: sources, package.json, da
   const before = snapshotTree(dir);
   refused(cli(recipe), /output\.dir: .* holds data\.train/);
   assert.deepEqual(snapshotTree(dir), before);
-  // Data elsewhere: the folder is still not a run (and package.json says so).
-  writeFileSync(recipe, readFileSync(recipe, 'utf8').replace('train: pairs.csv', `train: "${PAIRS}"`));
+  // Data and recipe elsewhere: the folder is still not a run (and package.json says so).
+  const outside = mkdtempSync(join(tmpdir(), 'outsafe-project-recipe-'));
+  const recipe2 = join(outside, 'r.yaml');
+  writeFileSync(recipe2, readFileSync(recipe, 'utf8').replace('train: pairs.csv', `train: "${PAIRS}"`).replace('dir: .', `dir: "${dir}"`));
   const again = snapshotTree(dir);
-  refused(cli(recipe), /output folder .* is not empty and is not a sbert-train run \(it holds package\.json, pairs\.csv, r\.yaml, src\/; it looks like a project folder \(package\.json\)\); output\.overwrite only replaces a previous run; choose another output\.dir/);
+  refused(cli(recipe2), /output folder .* is not empty and is not a sbert-train run \(it holds package\.json, pairs\.csv, r\.yaml, src\/; it looks like a project folder \(package\.json\)\); output\.overwrite only replaces a previous run; choose another output\.dir/);
   assert.deepEqual(snapshotTree(dir), again);
 });
 
