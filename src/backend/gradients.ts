@@ -11,7 +11,7 @@
  * registers into the same engine the rest of the program uses.
  *
  * We load that published module at run time, unchanged: bundled in memory with esbuild (a
- * dependency of tsx, which the CLI runs under; ~0.25 s), or, if esbuild is unavailable, through
+ * dependency of ours; ~0.25 s), or, if esbuild is unavailable, through
  * a resolve hook that adds the missing `.js` extensions (slower: ~1.5 s of module loading).
  */
 import { createRequire, register } from 'node:module';
