@@ -85,7 +85,8 @@ test('early stopping stops after `patience` evaluations without improvement and 
   assert.ok(Math.abs(res.finalMetrics!.dev_loss - best.loss) < 1e-6, 'the restored (and saved) model is the best one');
   const lines = readFileSync(join(res.runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
   assert.ok(lines.some((l) => l.type === 'train' && l.step === 1 && typeof l.loss === 'number' && typeof l.lr === 'number'));
-  assert.equal(lines.filter((l) => l.type === 'eval').length, evals.length);
+  assert.equal(lines.filter((l) => l.type === 'eval').length, evals.length + 1, 'every evaluation, and the step-0 baseline');
+  assert.equal(lines[0].type === 'eval' && lines[0].step, 0);
   for (const f of ['recipe.yaml', 'report.json', 'report.md', 'report.html', 'model/modules.json']) assert.ok(existsSync(join(res.runDir, f)), f);
   // The run's report has the loss curve, the evaluation curve and the predicted-vs-gold scatter.
   const html = readFileSync(join(res.runDir, 'report.html'), 'utf8');

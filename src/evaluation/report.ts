@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/fs.js';
 import { escapeHtml, FONT, renderSvg } from '../viz/render.js';
-import { evalCurveSpec, lossCurveSpec, modelBarsSpec, scatterSpec } from '../viz/charts.js';
+import { evalCurveSpec, lossCurveSpec, modelBarsSpec, scatterSpec, stepSeriesSpec } from '../viz/charts.js';
 import { pearson } from './metrics.js';
 import type { EvaluationResult } from './types.js';
 
@@ -24,7 +24,9 @@ export interface ScatterData {
 }
 
 export interface TrainingHistory {
-  loss: Array<{ step: number; loss: number }>;
+  /** Logged training steps; `lr` and `grad_norm` get a chart each when present. */
+  loss: Array<{ step: number; loss: number; lr?: number; grad_norm?: number }>;
+  /** Evaluations in step order; a step-0 entry is the model before training (the baseline). */
   evals: Array<{ step: number; metrics: Record<string, number> }>;
 }
 
@@ -99,13 +101,47 @@ export function reportMarkdown(data: ReportData): string {
   return `${out.join('\n').trimEnd()}\n`;
 }
 
-/** Metrics to draw on the evaluation curve: the primary ones, else every key (at most 8). */
+/**
+ * Metrics to draw on the evaluation curve: the primary ones and the cosine correlations, else
+ * every key (at most 8). Losses (`dev_loss`) get their own chart: their scale is not a correlation's.
+ */
 function curveMetrics(data: ReportData): string[] {
   const evals = data.history?.evals ?? [];
-  const keys = [...new Set(evals.flatMap((e) => Object.keys(e.metrics)))];
+  const keys = [...new Set(evals.flatMap((e) => Object.keys(e.metrics)))].filter((k) => !isLoss(k));
   const primaries = new Set(data.models.flatMap((m) => m.results.map((r) => r.primaryMetric)));
   const wanted = keys.filter((k) => primaries.has(k) || /(spearman|pearson)_cosine$/.test(k));
   return (wanted.length ? wanted : keys).slice(0, 8);
+}
+
+const isLoss = (k: string) => /(^|_)loss$/.test(k);
+
+/** At most `max` points, evenly spaced, the last one kept: a long run's curves stay light to draw and to load. */
+function thin<T>(points: readonly T[], max = 2000): T[] {
+  if (points.length <= max) return [...points];
+  const every = Math.ceil(points.length / max);
+  return points.filter((_, i) => i % every === 0 || i === points.length - 1);
+}
+
+/** Charts of the training history: loss, lr, grad_norm, the evaluation curve (from the step-0 baseline) and dev loss. */
+async function historyCharts(data: ReportData, h: TrainingHistory): Promise<string[]> {
+  const figures: string[] = [];
+  const fig = async (spec: Parameters<typeof renderSvg>[0]) => figures.push(`<figure>${await renderSvg(spec)}</figure>`);
+  const logged = thin(h.loss);
+  if (logged.length) await fig(lossCurveSpec(logged));
+  const series = (key: 'lr' | 'grad_norm') => logged.filter((p) => typeof p[key] === 'number').map((p) => ({ step: p.step, value: p[key]! }));
+  const lr = series('lr');
+  if (lr.length) await fig(stepSeriesSpec(lr, 'Learning rate', 'lr', { zero: true }));
+  const norm = series('grad_norm');
+  if (norm.length) await fig(stepSeriesSpec(norm, 'Gradient norm', 'grad_norm'));
+  const names = curveMetrics(data);
+  const baseline = h.evals.some((e) => e.step === 0);
+  if (h.evals.length && names.length) await fig(evalCurveSpec(h.evals, names, baseline ? 'Evaluation (step 0: before training)' : 'Evaluation'));
+  const losses = [...new Set(h.evals.flatMap((e) => Object.keys(e.metrics)))].filter(isLoss);
+  for (const k of losses) {
+    const pts = h.evals.filter((e) => Number.isFinite(e.metrics[k])).map((e) => ({ step: e.step, value: e.metrics[k] }));
+    if (pts.length) await fig(stepSeriesSpec(pts, k === 'dev_loss' ? `Dev loss${baseline ? ' (step 0: before training)' : ''}` : k, k, { points: true }));
+  }
+  return figures;
 }
 
 function htmlTable(data: ReportData, t: { name: string; primary: string; keys: string[] }): string {
@@ -134,9 +170,7 @@ export async function reportHtml(data: ReportData): Promise<string> {
   }
   if (data.history) {
     parts.push('<h2>Training</h2>');
-    if (data.history.loss.length) parts.push(`<figure>${await renderSvg(lossCurveSpec(data.history.loss))}</figure>`);
-    const names = curveMetrics(data);
-    if (data.history.evals.length && names.length) parts.push(`<figure>${await renderSvg(evalCurveSpec(data.history.evals, names))}</figure>`);
+    parts.push(...(await historyCharts(data, data.history)));
   }
   const scatters = data.scatter ? (Array.isArray(data.scatter) ? data.scatter : [data.scatter]) : [];
   if (scatters.length) {

@@ -173,12 +173,13 @@ export class SentenceEncoder implements Encoder {
     return h.digest('hex');
   }
 
-  async save(dir: string): Promise<void> {
+  /** Save in the sentence-transformers layout; `readme` replaces the short default README.md (a trainer's model card). */
+  async save(dir: string, opts: { readme?: string } = {}): Promise<void> {
     const values = await readToHost(this.namedWeights());
-    replaceDirAtomic(dir, (tmp) => this.writeFolder(tmp, values));
+    replaceDirAtomic(dir, (tmp) => this.writeFolder(tmp, values, opts.readme));
   }
 
-  private writeFolder(dir: string, values: Map<string, Float32Array>): void {
+  private writeFolder(dir: string, values: Map<string, Float32Array>, readme?: string): void {
     const json = (file: string, v: unknown) => {
       mkdirSync(join(dir, file, '..'), { recursive: true });
       writeFileNamed(join(dir, file), JSON.stringify(v, null, 2) + '\n');
@@ -215,7 +216,8 @@ export class SentenceEncoder implements Encoder {
     json('modules.json', modules);
     writeFileNamed(
       join(dir, 'README.md'),
-      `---\nlibrary_name: sentence-transformers\npipeline_tag: sentence-similarity\ntags:\n- sentence-transformers\n- sbert-train\n---\n\n# ${this.source}\n\nFine-tuned with sbert-train. Load it with:\n\n\`\`\`python\nfrom sentence_transformers import SentenceTransformer\nmodel = SentenceTransformer("path/to/this/folder")\n\`\`\`\n\nEmbedding dimension ${this.dim}, max sequence length ${this.maxSeqLength}, pooling ${this.parts.pooling.join('+')}${this.parts.normalize ? ', normalized' : ''}.\n`,
+      readme ??
+        `---\nlibrary_name: sentence-transformers\npipeline_tag: sentence-similarity\ntags:\n- sentence-transformers\n- sbert-train\n---\n\n# ${this.source}\n\nFine-tuned with sbert-train. Load it with:\n\n\`\`\`python\nfrom sentence_transformers import SentenceTransformer\nmodel = SentenceTransformer("path/to/this/folder")\n\`\`\`\n\nEmbedding dimension ${this.dim}, max sequence length ${this.maxSeqLength}, pooling ${this.parts.pooling.join('+')}${this.parts.normalize ? ', normalized' : ''}.\n`,
     );
   }
 

@@ -93,7 +93,7 @@ export function checkRules(r: Recipe, problems: string[], recipeFile?: string): 
 }
 
 /** What a run writes at the top of output.dir besides the model (src/training/run-folder.ts knows the same names). */
-const RUN_ENTRIES = ['checkpoints', 'recipe.yaml', 'metrics.jsonl', 'report.json', 'report.md', 'report.html'];
+const RUN_ENTRIES = ['checkpoints', 'tensorboard', 'recipe.yaml', 'metrics.jsonl', 'report.json', 'report.md', 'report.html'];
 
 /**
  * Where the run writes, against what it reads. The run fills output.dir (and with

@@ -2,7 +2,7 @@
  * The run folder and the model folder: what a run may write over, and how.
  *
  * A run writes into two folders the user names: `output.dir` (recipe.yaml, metrics.jsonl,
- * checkpoints/, report.*) and `output.model_dir` (the tuned model, `<output.dir>/model` by
+ * checkpoints/, tensorboard/, report.*) and `output.model_dir` (the tuned model, `<output.dir>/model` by
  * default). Either may already hold something. The rules:
  *
  * - sbert-train only ever replaces what it wrote itself. A run folder is recognised by what the
@@ -33,6 +33,7 @@ import { TOKENIZER_FILES } from '../models/tokenizer.js';
 import type { Recipe } from '../recipe/index.js';
 import { fsyncDir } from '../util/fs.js';
 import { latestCheckpoint } from './checkpoint.js';
+import { EVENT_FILE } from './tensorboard.js';
 
 /** How a run starts in its output folder. */
 export type RunStart =
@@ -51,7 +52,7 @@ export interface RunPlan {
   notes: string[];
 }
 
-/** Top-level files the trainer (and src/evaluation/report.ts) writes into a run folder. */
+/** Top-level files the trainer (and src/evaluation/report.ts) writes into a run folder; folders: checkpoints/, tensorboard/ (event files), model/. */
 const RUN_FILES = new Set(['recipe.yaml', 'metrics.jsonl', 'report.json', 'report.md', 'report.html']);
 /** Temp and set-aside names that writeFileAtomic, checkpoints and model saves leave after a crash. */
 const LEFTOVER = /^\..+\.(tmp|old)$/;
@@ -130,6 +131,7 @@ function survey(dir: string): Survey {
       (!e.dir && RUN_FILES.has(e.name)) ||
       LEFTOVER.test(e.name) ||
       (e.dir && e.name === 'checkpoints' && readdirSync(p).every((n) => CHECKPOINT_ENTRY.test(n))) ||
+      (e.dir && e.name === 'tensorboard' && readdirSync(p).every((n) => EVENT_FILE.test(n) || LEFTOVER.test(n))) ||
       (e.dir && e.name === 'model' && (readdirSync(p).length === 0 || (isSavedModel(p) && foreignInModel(p).length === 0)));
     (ours ? own : foreign).push(label(e));
   }

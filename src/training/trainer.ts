@@ -16,8 +16,7 @@ import { assertBackendHealthy } from '../backend/index.js';
 import { loadEncoder, type SentenceEncoder } from '../models/index.js';
 import type { PoolingMode } from '../models/pooling.js';
 import { evaluateSts } from '../evaluation/sts-evaluator.js';
-import { writeReport, type ModelResults, type ScatterData } from '../evaluation/report.js';
-import type { EvaluationResult } from '../evaluation/types.js';
+import type { ScatterData } from '../evaluation/report.js';
 import { recipeFromYaml, recipeToYaml, type Recipe } from '../recipe/index.js';
 import { appendFileNamed, writeFileAtomic } from '../util/fs.js';
 import { progressBar, type Progress } from '../util/progress.js';
@@ -30,6 +29,9 @@ import { makeSchedule, warmupFromRatio, type Schedule } from './schedule.js';
 import { clipByGlobalNorm, clipPerVariable, globalNorm } from './clip.js';
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint, cleanStale, type TensorIndexEntry } from './checkpoint.js';
 import { restore, snapshot, type Snapshot } from './weights.js';
+import { TensorBoardWriter } from './tensorboard.js';
+import { historyFromMetrics, writeRunReport } from './run-report.js';
+import { frameworkVersions, modelCard } from './model-card.js';
 import { assertModelDirReplaceable, openRunFolder, planRunFolder, type PreviousRun } from './run-folder.js';
 import { batchesFor, buildLoss, checkResumeData, divergenceAdvice, loadRunData, toStsPairs, type DataFingerprints, type Example, type RunData, type TrainLoss } from './data.js';
 
@@ -101,6 +103,8 @@ interface LoopState {
   stoppedEarly: boolean;
   evals: Array<{ step: number; metrics: Record<string, number> }>;
   startMetrics: Record<string, number> | null;
+  /** Test metrics of the base model (for the model card); absent in checkpoints that predate it. */
+  startTestMetrics?: Record<string, number> | null;
 }
 
 /** Train a model as the recipe says. The programmatic entry point (the CLI is a thin wrapper). */
@@ -160,6 +164,11 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
     }
     writeFileAtomic(join(runDir, 'recipe.yaml'), recipeYaml);
     cleanStale(ckptRoot);
+    // One event file per process start; a resume first cuts what the earlier ones logged past the checkpoint.
+    const tb = TensorBoardWriter.open(join(runDir, 'tensorboard'), opts.resume ? state.step : null);
+    const report = async (final: Parameters<typeof writeRunReport>[3] = null): Promise<void> => {
+      if (!opts.skipSave) await writeRunReport(recipe, metricsFile, { ...state, totalSteps }, final);
+    };
     if (optimizer instanceof HostAdamW) engine = await OnnxTrainingEngine.create(encoderSpec(encoder), await encoderWeights(encoder), optimizer, { threads: opts.threads });
     /** With an engine, the weights being trained live there: copy them to the encoder before it is read. */
     const syncEncoder = () => engine && copyEngineWeights(engine, all);
@@ -171,8 +180,11 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
     };
     if (!opts.resume && hasDev) {
       state.startMetrics = await evaluate();
+      appendMetrics(metricsFile, { type: 'eval', step: 0, epoch: 0, ...state.startMetrics }, tb);
       log(`dev before training: ${summarise(state.startMetrics, recipe.evaluation.monitor)}`);
     }
+    if (!opts.resume && data.test) state.startTestMetrics = await evalSet(encoder, loss, data.test, recipe);
+    if (!opts.resume && hasDev) await report();
 
     const writeCheckpoint = async (): Promise<string> => {
       syncEncoder();
@@ -214,7 +226,8 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
       } else {
         state.badEvals += 1;
       }
-      appendMetrics(metricsFile, { type: 'eval', step: state.step, epoch: state.epoch, ...metrics });
+      appendMetrics(metricsFile, { type: 'eval', step: state.step, epoch: state.epoch, ...metrics }, tb);
+      await report(); // every evaluation: a killed run still has its report
       opts.onEval?.({ step: state.step, epoch: state.epoch, metrics, improved });
       log(`eval step ${state.step}: ${summarise(metrics, recipe.evaluation.monitor)}${improved ? ' (best)' : ` (no improvement ${state.badEvals})`}`);
       const patience = recipe.evaluation.early_stopping.patience;
@@ -266,7 +279,7 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
           const info: StepInfo = { step: state.step, epoch: state.epoch + 1, loss: lossValue, lr, gradNorm: norm };
           opts.onStep?.(info);
           if (state.step % recipe.training.log_every === 0 || state.step === 1) {
-            appendMetrics(metricsFile, { type: 'train', step: state.step, epoch: state.epoch + 1, loss: lossValue, lr, grad_norm: norm, time: new Date().toISOString() });
+            appendMetrics(metricsFile, { type: 'train', step: state.step, epoch: state.epoch + 1, loss: lossValue, lr, grad_norm: norm, time: new Date().toISOString() }, tb);
           }
           bar.update(state.step, { epoch: state.epoch + 1, loss: lossValue.toFixed(4), lr: lr.toExponential(2) });
           if (state.step >= totalSteps) stop = true;
@@ -311,8 +324,19 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
     let modelDir: string | null = null;
     if (!opts.skipSave) {
       modelDir = recipe.output.model_dir;
-      await saveModelAtomic(encoder, modelDir);
-      await writeRunReport(recipe, state, losses, finalMetrics, testMetrics, scatters);
+      const card = modelCard({
+        recipe,
+        data,
+        loss,
+        model: { architecture: encoder.config.architecture, dim: encoder.dim, maxSeqLength: encoder.maxSeqLength, pooling: encoder.poolingModes, dense: recipe.model.dense ? 1 : 0, normalize: encoder.normalizes },
+        training: { steps: state.step, totalSteps, warmupSteps: warmup, best: state.best, stoppedEarly: state.stoppedEarly },
+        evals: historyFromMetrics(metricsFile).evals,
+        before: { dev: state.startMetrics, test: state.startTestMetrics ?? null },
+        after: { dev: finalMetrics, test: testMetrics },
+        versions: frameworkVersions(),
+      });
+      await saveModelAtomic(encoder, modelDir, card);
+      await report({ dev: finalMetrics, test: testMetrics, scatters });
       log(`saved the tuned model to ${modelDir}`);
     }
     return {
@@ -509,8 +533,8 @@ function unpackMoments(index: TensorIndexEntry[], data: Float32Array, step: numb
 }
 
 function pickState(s: LoopState): LoopState {
-  const { step, epoch, batchInEpoch, best, badEvals, stoppedEarly, evals, startMetrics } = s;
-  return { step, epoch, batchInEpoch, best, badEvals, stoppedEarly, evals, startMetrics };
+  const { step, epoch, batchInEpoch, best, badEvals, stoppedEarly, evals, startMetrics, startTestMetrics } = s;
+  return { step, epoch, batchInEpoch, best, badEvals, stoppedEarly, evals, startMetrics, startTestMetrics };
 }
 
 /** A resumed run must be the same run: refuse a recipe that changed since the checkpoint. */
@@ -533,8 +557,10 @@ function diffPaths(a: unknown, b: unknown, path: string): string[] {
   return JSON.stringify(a) === JSON.stringify(b) ? [] : [path];
 }
 
-function appendMetrics(file: string, row: Record<string, unknown>): void {
+/** One metrics row, into metrics.jsonl and the TensorBoard event file: the one place a run logs. */
+function appendMetrics(file: string, row: Record<string, unknown> & { step: number }, tb: TensorBoardWriter): void {
   appendFileNamed(file, `${JSON.stringify(row)}\n`);
+  tb.logRow(row);
 }
 
 /** Drop metric lines logged after the checkpoint a resume starts from (they will be logged again). */
@@ -559,44 +585,9 @@ function truncateMetrics(file: string, step: number): void {
  * or loses the previous one. The target was checked when the run started; it is checked again
  * here, as training may have taken hours: only a model folder we saved is ever replaced.
  */
-async function saveModelAtomic(encoder: SentenceEncoder, dir: string): Promise<void> {
+async function saveModelAtomic(encoder: SentenceEncoder, dir: string, card: string): Promise<void> {
   assertModelDirReplaceable(dir);
-  await encoder.save(dir);
-}
-
-async function writeRunReport(
-  recipe: Recipe,
-  state: LoopState,
-  losses: number[],
-  finalMetrics: Record<string, number> | null,
-  testMetrics: Record<string, number> | null,
-  scatters: ScatterData[],
-): Promise<void> {
-  const asResult = (name: string, m: Record<string, number>): EvaluationResult => ({ name, metrics: m, primaryMetric: recipe.evaluation.monitor });
-  const models: ModelResults[] = [];
-  if (state.startMetrics) models.push({ model: `${recipe.model.base} (before training)`, results: [asResult('dev', state.startMetrics)] });
-  const tuned: EvaluationResult[] = [];
-  if (finalMetrics) tuned.push(asResult('dev', finalMetrics));
-  if (testMetrics) tuned.push(asResult('test', testMetrics));
-  if (tuned.length) models.push({ model: 'tuned', results: tuned });
-  const every = recipe.training.log_every;
-  await writeReport(recipe.output.dir, {
-    title: `Training run: ${recipe.name}`,
-    models,
-    history: {
-      loss: losses.map((l, i) => ({ step: i + 1, loss: l })).filter((p) => p.step % every === 0 || p.step === 1 || p.step === losses.length),
-      evals: state.evals,
-    },
-    scatter: scatters.length ? scatters : undefined,
-    meta: {
-      model: recipe.model.base,
-      loss: recipe.loss.name,
-      steps: state.step,
-      best_step: state.best?.step ?? 'n/a',
-      monitor: recipe.evaluation.monitor,
-      stopped_early: String(state.stoppedEarly),
-    },
-  });
+  await encoder.save(dir, { readme: card });
 }
 
 function sleep(ms: number): Promise<void> {

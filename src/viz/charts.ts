@@ -23,6 +23,22 @@ export function lossCurveSpec(points: ReadonlyArray<{ step: number; loss: number
   } as VegaLiteSpec;
 }
 
+/** One quantity per step (learning rate, gradient norm, dev loss...): a line with points. */
+export function stepSeriesSpec(points: ReadonlyArray<{ step: number; value: number }>, title: string, yTitle: string, opts: { zero?: boolean; points?: boolean } = {}): VegaLiteSpec {
+  return {
+    ...base,
+    title,
+    width: 520,
+    height: 160,
+    data: { values: points.filter((p) => Number.isFinite(p.value)).map((p) => ({ step: p.step, value: p.value })) },
+    mark: { type: 'line', point: opts.points ?? false, strokeWidth: 1.5 },
+    encoding: {
+      x: { field: 'step', type: 'quantitative', title: 'step' },
+      y: { field: 'value', type: 'quantitative', title: yTitle, scale: { zero: opts.zero ?? false }, axis: { format: '~g' } },
+    },
+  } as VegaLiteSpec;
+}
+
 /** One line per metric over evaluation steps. */
 export function evalCurveSpec(evals: ReadonlyArray<{ step: number; metrics: Record<string, number> }>, metricNames: readonly string[], title = 'Evaluation'): VegaLiteSpec {
   const values = evals.flatMap((e) => metricNames.filter((m) => Number.isFinite(e.metrics[m])).map((m) => ({ step: e.step, metric: m, value: e.metrics[m] })));
