@@ -107,6 +107,8 @@ interface Row {
   load: number;
   /** onnx: median seconds per phase. */
   phases?: Record<string, number>;
+  /** The loss of the first (warm-up) step: every engine starts from the same weights and batches. */
+  firstLoss?: number;
 }
 
 const median = (xs: number[]) => {
@@ -133,7 +135,7 @@ function labels(B: number): tf.Tensor1D {
  * backward, gradients summed, AdamW. The same sequence as src/training/engine-step.ts (no
  * clipping here), timed per phase.
  */
-async function onnxStep(engine: OnnxTrainingEngine, towers: TokenBatch[], y: tf.Tensor1D, phases: Record<string, number[]>): Promise<void> {
+async function onnxStep(engine: OnnxTrainingEngine, towers: TokenBatch[], y: tf.Tensor1D, phases: Record<string, number[]>): Promise<number> {
   const loss = createLoss('cosine_mse', {});
   const t = [performance.now()];
   const mark = (name: string) => {
@@ -146,7 +148,7 @@ async function onnxStep(engine: OnnxTrainingEngine, towers: TokenBatch[], y: tf.
   const embs = fwd.map((f, i) => tf.tensor2d(f.embeddings, [towers[i].batchSize, engine.dim]));
   const { value, grads } = tf.valueAndGrads((...e: tf.Tensor[]) => loss.lossFromEmbeddings(e as tf.Tensor2D[], y))(embs);
   const d = await Promise.all(grads.map((g) => g.data()));
-  await value.data();
+  const lossValue = (await value.data())[0];
   for (const x of [value, ...grads, ...embs]) x.dispose();
   mark('loss');
   const all: Map<string, Float32Array>[] = [];
@@ -160,6 +162,7 @@ async function onnxStep(engine: OnnxTrainingEngine, towers: TokenBatch[], y: tf.
   mark('sum');
   engine.step(sum, LR);
   mark('adamw');
+  return lossValue;
 }
 
 async function onnxRows(enc: SentenceEncoder, B: number, T: number, threads: number, reps: number): Promise<Row> {
@@ -169,7 +172,7 @@ async function onnxRows(enc: SentenceEncoder, B: number, T: number, threads: num
   const y = labels(B);
   const phases: Record<string, number[]> = {};
   const load = os.loadavg()[0];
-  await onnxStep(engine, towers, y, {}); // warm-up
+  const firstLoss = await onnxStep(engine, towers, y, {}); // warm-up
   const times: number[] = [];
   for (let i = 0; i < reps; i++) {
     const t0 = performance.now();
@@ -188,6 +191,7 @@ async function onnxRows(enc: SentenceEncoder, B: number, T: number, threads: num
     gflops: stepFlops(B, T) / m / 1e9,
     load,
     phases: Object.fromEntries(Object.entries(phases).map(([k, v]) => [k, median(v)])),
+    firstLoss,
   };
 }
 
@@ -204,12 +208,13 @@ async function wasmRow(enc: SentenceEncoder, B: number, T: number, reps: number)
     const { value, grads } = tf.variableGrads(() => loss.lossFromEmbeddings(towers.map((b) => enc.forward(b)), y), [...vars.values()]);
     const named = new Map(Object.entries(grads).map(([k, g]) => [byTf.get(k)!, g]));
     opt.apply(vars, named, LR);
-    await value.data();
+    const v = (await value.data())[0];
     value.dispose();
     for (const g of named.values()) g.dispose();
+    return v;
   };
   const load = os.loadavg()[0];
-  await step();
+  const firstLoss = await step();
   const times: number[] = [];
   for (let i = 0; i < reps; i++) {
     const t0 = performance.now();
@@ -219,7 +224,7 @@ async function wasmRow(enc: SentenceEncoder, B: number, T: number, reps: number)
   opt.dispose();
   y.dispose();
   const m = median(times);
-  return { engine: 'tfjs wasm', threads: 1, shape: `${B}x${T}`, medianS: m, bestS: Math.min(...times), gflops: stepFlops(B, T) / m / 1e9, load };
+  return { engine: 'tfjs wasm', threads: 1, shape: `${B}x${T}`, medianS: m, bestS: Math.min(...times), gflops: stepFlops(B, T) / m / 1e9, load, firstLoss };
 }
 
 function torchRow(python: string, B: number, T: number, threads: number, reps: number): Row | string {
@@ -281,6 +286,8 @@ async function main(): Promise<void> {
   }
   if (!args.json) {
     process.stdout.write(`${table(rows)}\n`);
+    const first = rows.filter((r) => r.firstLoss !== undefined).map((r) => `${r.engine} ${r.threads}t ${r.shape}: ${r.firstLoss!.toPrecision(8)}`);
+    process.stdout.write(`\nfirst-step loss (same weights, same batches):\n${first.join('\n')}\n`);
     for (const n of notes) process.stdout.write(`\n${n}\n`);
     process.stdout.write(`\nmachine: ${os.cpus()[0]?.model ?? 'unknown CPU'}, ${os.cpus().length} logical CPUs; node ${process.version}\n`);
   }
