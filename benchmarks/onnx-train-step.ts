@@ -133,7 +133,7 @@ function labels(B: number): tf.Tensor1D {
 /**
  * One onnx step: both towers forward, the loss and d loss / d embeddings in tfjs, both towers
  * backward, gradients summed, AdamW. The same sequence as src/training/engine-step.ts (no
- * clipping here), timed per phase.
+ * clipping here), timed per phase; `backward` includes summing the towers' gradients.
  */
 async function onnxStep(engine: OnnxTrainingEngine, towers: TokenBatch[], y: tf.Tensor1D, phases: Record<string, number[]>): Promise<number> {
   const loss = createLoss('cosine_mse', {});
@@ -151,15 +151,9 @@ async function onnxStep(engine: OnnxTrainingEngine, towers: TokenBatch[], y: tf.
   const lossValue = (await value.data())[0];
   for (const x of [value, ...grads, ...embs]) x.dispose();
   mark('loss');
-  const all: Map<string, Float32Array>[] = [];
-  for (let i = 0; i < towers.length; i++) all.push(await engine.backward(fwd[i].saved, d[i] as Float32Array));
+  const sum = new Map<string, Float32Array>();
+  for (let i = 0; i < towers.length; i++) await engine.backward(fwd[i].saved, d[i] as Float32Array, sum);
   mark('backward');
-  const sum = all[0];
-  for (const other of all.slice(1)) for (const [name, g] of other) {
-    const acc = sum.get(name)!;
-    for (let i = 0; i < g.length; i++) acc[i] += g[i];
-  }
-  mark('sum');
   engine.step(sum, LR);
   mark('adamw');
   return lossValue;

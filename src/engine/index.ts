@@ -48,8 +48,11 @@ export interface TrainingEngine<Saved = unknown> {
   readonly version: number;
   /** Sentence embeddings [B, dim] (row-major) and what backward() needs. */
   forward(batch: TokenBatch): Promise<{ embeddings: Float32Array; saved: Saved }>;
-  /** Gradient of every weight, by checkpoint name, given d loss / d embeddings [B, dim]; frees `saved`. */
-  backward(saved: Saved, dEmbeddings: Float32Array): Promise<Map<string, Float32Array>>;
+  /**
+   * Gradient of every weight, by checkpoint name, given d loss / d embeddings [B, dim]; frees
+   * `saved`. With `into`, adds them to those gradients (and returns that map).
+   */
+  backward(saved: Saved, dEmbeddings: Float32Array, into?: Map<string, Float32Array>): Promise<Map<string, Float32Array>>;
   /** One optimizer step on the held weights. */
   step(gradients: Map<string, Float32Array>, lr: number): void;
   /** The held weights (live), by checkpoint name, internal layout (linear kernels [in, out]). */

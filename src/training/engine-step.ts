@@ -31,16 +31,10 @@ export async function engineStepOnce<S>(
   for (const batch of group) {
     const { value, dEmbeddings, saved } = await lossAndEmbeddingGrads(engine, encoder, loss, batch);
     lossSum += value;
-    for (let c = 0; c < saved.length; c++) {
-      const grads = await engine.backward(saved[c], dEmbeddings[c]);
-      for (const [name, g] of grads) {
-        if (!trainable.has(name)) continue;
-        const acc = sum.get(name);
-        if (!acc) sum.set(name, g);
-        else for (let i = 0; i < g.length; i++) acc[i] += g[i];
-      }
-    }
+    for (let c = 0; c < saved.length; c++) await engine.backward(saved[c], dEmbeddings[c], sum);
   }
+  // Frozen weights get gradients too (the graph computes them all); they are neither clipped nor stepped.
+  for (const name of [...sum.keys()]) if (!trainable.has(name)) sum.delete(name);
   if (group.length > 1) for (const g of sum.values()) for (let i = 0; i < g.length; i++) g[i] = f(g[i] / group.length);
   const clip = recipe.optimizer.clip_grad_norm;
   const norm = clip === null ? globalNorm(sum) : recipe.optimizer.clip_scope === 'global' ? clipByGlobalNorm(sum, clip) : clipPerVariable(sum, clip);

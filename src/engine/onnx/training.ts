@@ -116,8 +116,11 @@ export class OnnxTrainingEngine implements TrainingEngine<SavedActivations> {
   /**
    * Gradients of every weight (by checkpoint name) given d loss / d embeddings [B, dim]. The
    * saved activations are released here; a second backward of the same forward is an error.
+   * With `into`, the gradients are added to the ones there (summing columns and accumulation
+   * batches): the embedding tables' rows are scattered straight in, so a second column costs
+   * no [vocab, hidden] pass.
    */
-  async backward(saved: SavedActivations, dEmbeddings: Float32Array): Promise<Map<string, Float32Array>> {
+  async backward(saved: SavedActivations, dEmbeddings: Float32Array, into?: Map<string, Float32Array>): Promise<Map<string, Float32Array>> {
     const outs = saved.outputs;
     if (!outs) throw new Error('internal: backward() called twice on the same forward()');
     saved.outputs = null;
@@ -127,8 +130,13 @@ export class OnnxTrainingEngine implements TrainingEngine<SavedActivations> {
     feeds.d_sentence_embedding = new this.ort.Tensor('float32', dEmbeddings, [batch.batchSize, this.dim]);
     for (const [key, tensor] of this.graphs.saved) feeds[savedInputName(key)] = outs[tensor];
     const r = await this.backwardSession.run(this.weightFeeds(this.graphs.backwardWeights, feeds));
-    const grads = new Map<string, Float32Array>();
-    for (const name of this.graphs.gradWeights) grads.set(name, r[gradName(name)].data as Float32Array);
+    const grads = into ?? new Map<string, Float32Array>();
+    for (const name of this.graphs.gradWeights) {
+      const g = r[gradName(name)].data as Float32Array;
+      const acc = grads.get(name);
+      if (!acc) grads.set(name, g);
+      else for (let i = 0; i < g.length; i++) acc[i] += g[i];
+    }
     this.embeddingGrads(batch, r[EMBEDDINGS_SUM_GRAD].data as Float32Array, grads);
     if (r[POSITION_BIAS_GRAD]) this.positionBiasGrad(batch.seqLen, r[POSITION_BIAS_GRAD].data as Float32Array, grads);
     return grads;
@@ -149,14 +157,23 @@ export class OnnxTrainingEngine implements TrainingEngine<SavedActivations> {
     ];
     if (cfg.typeVocabSize > 0) tables.push(['embeddings.token_type_embeddings.weight', batch.tokenTypeIds]);
     for (const [name, ids] of tables) {
-      const out = new Float32Array(this.held.get(name)!.data.length);
+      const out = this.gradBuffer(grads, name);
       for (let r = 0; r < ids.length; r++) {
         const dst = ids[r] * H;
         const src = r * H;
         for (let j = 0; j < H; j++) out[dst + j] += dSum[src + j];
       }
+    }
+  }
+
+  /** The gradient of `name` in `grads`, zeros when not there yet. */
+  private gradBuffer(grads: Map<string, Float32Array>, name: string): Float32Array {
+    let out = grads.get(name);
+    if (!out) {
+      out = new Float32Array(this.held.get(name)!.data.length);
       grads.set(name, out);
     }
+    return out;
   }
 
   /** MPNet: d bias [heads, T, T] into the bucket table [buckets, heads]. */
@@ -164,13 +181,12 @@ export class OnnxTrainingEngine implements TrainingEngine<SavedActivations> {
     const cfg = this.config;
     const nh = cfg.numHeads;
     const name = 'encoder.relative_attention_bias.weight';
-    const out = new Float32Array(this.held.get(name)!.data.length);
+    const out = this.gradBuffer(grads, name);
     for (let h = 0; h < nh; h++) {
       for (let q = 0; q < T; q++) {
         for (let k = 0; k < T; k++) out[relativePositionBucket(k - q, cfg.relativeAttentionNumBuckets) * nh + h] += d[(h * T + q) * T + k];
       }
     }
-    grads.set(name, out);
   }
 
   /** One optimizer step on the weights held here (in place; the sessions keep reading them). */
