@@ -17,7 +17,7 @@
  *   data = {
  *     title: string,
  *     models: [{ model: 'base' | path, results: EvaluationResult[] }],   // side by side
- *     history?: { loss: [{ step, loss }], evals: [{ step, metrics }] }, // training curves
+ *     history?: { loss: [{ step, loss, lr?, grad_norm? }], evals: [{ step, metrics }] }, // training curves (step 0 = baseline)
  *     scatter?: { gold: number[], predicted: number[], label? } | [...], // predicted vs gold
  *     meta?: { dataset: 'stsb-test', pairs: 1379, ... },
  *   }

@@ -10,3 +10,6 @@ export { AdamOptimizer, type AdamOptions, type OptimizerState } from './optimize
 export { makeSchedule, warmupFromRatio, type Schedule, type ScheduleName } from './schedule.js';
 export { clipByGlobalNorm, clipPerVariable, globalNorm } from './clip.js';
 export { saveCheckpoint, loadCheckpoint, latestCheckpoint, listCheckpoints, verifyCheckpoint, checkpointName } from './checkpoint.js';
+export { TensorBoardWriter, readEventFile, eventFiles, encodeEvent, decodeEvent, type TfEvent, type ScalarValue } from './tensorboard.js';
+export { crc32c, maskedCrc32c, frameRecord, parseRecords } from './tfrecord.js';
+export { modelCard, type CardInput } from './model-card.js';
