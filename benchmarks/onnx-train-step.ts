@@ -35,10 +35,13 @@ the onnx training engine, tfjs wasm and PyTorch CPU.
 
 usage: node --import tsx benchmarks/onnx-train-step.ts [options]
 
-  --shapes 32x128,32x32   batch x sequence shapes (each tower: full batches, no padding)
+  --shapes 32x128,16x128,32x32
+                          batch x sequence shapes (each tower: full batches, no padding)
   --threads 1,2           onnxruntime intra-op threads and torch.set_num_threads values
   --reps 3                timed steps per row (the median is reported), after one warm-up
-  --wasm-reps 1           timed steps for the wasm rows (slow: ~30 s per 32 x 128 step)
+  --wasm-reps 1           timed steps for the wasm rows (slow: ~30 s per 16 x 128 step);
+                          shapes over 2048 tokens per tower are skipped on wasm: two towers
+                          of 32 x 128 overflow the tfjs wasm heap (4 GB) and abort the process
   --python PATH           the Python with torch for the peer rows (default /usr/bin/python3)
   --no-torch              skip the PyTorch rows
   --no-wasm               skip the tfjs wasm rows
@@ -71,7 +74,7 @@ function positiveInts(flag: string, v: string | undefined): number[] {
 }
 
 function parseArgs(argv: string[]): Args | null {
-  const a: Args = { shapes: [[32, 128], [32, 32]], threads: [1, 2], reps: 3, wasmReps: 1, python: '/usr/bin/python3', torch: true, wasm: true, json: false };
+  const a: Args = { shapes: [[32, 128], [16, 128], [32, 32]], threads: [1, 2], reps: 3, wasmReps: 1, python: '/usr/bin/python3', torch: true, wasm: true, json: false };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = argv[i + 1];
@@ -119,6 +122,8 @@ const median = (xs: number[]) => {
 const stepFlops = (B: number, T: number) => 2 * 3 * forwardFlops(B, T);
 const ADAMW = { decoupled: true, betas: [0.9, 0.999] as [number, number], eps: 1e-8, weightDecay: 0.01, decays: decaysByDefault };
 const LR = 2e-5;
+/** Tokens per tower above which the tfjs wasm step runs out of its 4 GB heap (two towers of 32 x 128 do). */
+const WASM_MAX_TOKENS = 2048;
 
 /** A second tower's batch: other ids, same shape. */
 function otherBatch(b: TokenBatch): TokenBatch {
@@ -275,7 +280,8 @@ async function main(): Promise<void> {
         else emit(r);
       }
     }
-    if (args.wasm) emit(await wasmRow(enc, B, T, args.wasmReps));
+    if (args.wasm && B * T > WASM_MAX_TOKENS) notes.push(`tfjs wasm ${B}x${T}: not run (two towers of ${B * T} tokens overflow the 4 GB wasm heap: the trainer's tfjs path aborts on this shape)`);
+    else if (args.wasm) emit(await wasmRow(enc, B, T, args.wasmReps));
     enc.dispose();
   }
   if (!args.json) {
