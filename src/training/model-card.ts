@@ -229,8 +229,9 @@ export function modelCard(c: CardInput): string {
 
   o.push('### Training Hyperparameters', '');
   o.push('| Hyperparameter | Value |', '|:--|:--|');
-  for (const section of ['model', 'optimizer', 'schedule', 'training', 'evaluation'] as const) {
-    for (const [k, v] of flatten(r[section], section, [])) o.push(`| \`${k}\` | \`${cell(v)}\` |`);
+  const dataKeys = { ...r.data, train: baseName(r.data.train), dev: r.data.dev && baseName(r.data.dev), test: r.data.test && baseName(r.data.test) };
+  for (const [section, values] of [['model', r.model], ['data', dataKeys], ['loss', r.loss], ['optimizer', r.optimizer], ['schedule', r.schedule], ['training', r.training], ['evaluation', r.evaluation]] as const) {
+    for (const [k, v] of flatten(values, section, [])) o.push(`| \`${k}\` | \`${cell(v)}\` |`);
   }
   o.push(`| total steps (planned) | ${c.training.totalSteps} |`, `| warmup steps | ${c.training.warmupSteps} |`, `| steps run | ${c.training.steps}${c.training.stoppedEarly ? ' (stopped early)' : ''} |`);
   if (c.training.best) o.push(`| best ${cell(r.evaluation.monitor)} | ${fmt(c.training.best.value)} at step ${c.training.best.step}${r.evaluation.keep_best ? ' (the model saved)' : ''} |`);
@@ -273,9 +274,15 @@ function packageVersion(name: string): string {
 
 /** The versions a card lists: ours, Node's, and the libraries that computed the model. */
 export function frameworkVersions(): Record<string, string> {
-  const own = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  let own = 'unknown';
+  try {
+    // src/training/ and dist/training/ both sit two folders below the package root
+    own = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    // bundled without its package.json: reported as unknown
+  }
   return {
-    'sbert-train': own.version,
+    'sbert-train': own,
     'Node.js': process.versions.node,
     'TensorFlow.js (tfjs-core)': tf.version_core,
     'TensorFlow.js backend': tf.getBackend() ?? 'none',
