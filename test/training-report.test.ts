@@ -106,6 +106,10 @@ test('a run killed (SIGKILL) after its first evaluation has a report.html with l
   assert.equal(logged[0].step, 0);
   const json = JSON.parse(readFileSync(join(run, 'report.json'), 'utf8')) as { history: { evals: Array<{ step: number; metrics: Record<string, number> }> } };
   assert.equal(json.history.evals[0].metrics.spearman_cosine, logged[0].spearman_cosine);
+  // TensorBoard had it all as the run went: nothing waits in a buffer for a clean exit
+  const [file] = eventFiles(join(run, 'tensorboard'));
+  const tags = new Set(readEventFile(file).events.flatMap((e) => (e.values ?? []).map((v) => `${e.step} ${v.tag}`)));
+  for (const want of ['0 eval/spearman_cosine', '1 train/loss', '2 train/grad_norm', '2 eval/dev_loss', '3 train/lr']) assert.ok(tags.has(want), `the killed run's event file holds ${want}`);
 });
 
 test('--resume finishes the run: TensorBoard holds each (step, tag) once across both event files, and the model card has the run\'s numbers', async () => {
