@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readCorpus } from '../src/search/corpus.js';
 import { DataError, UserError } from '../src/errors.js';
+import { ROOT, SHARED, runCli } from './helpers/cli.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sbert-corpus-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -54,4 +55,31 @@ test('bad input: one-line errors that name the file and line or column', () => {
   assert.throws(() => readCorpus(file('j.parquet', '')), /unknown corpus format/);
   assert.throws(() => readCorpus(join(dir, 'missing.csv'), { textColumn: 'text' }), /does not exist/);
   assert.throws(() => readCorpus(file('k.csv', 'id,text\n,x\n'), { textColumn: 'text', idColumn: 'id' }), /k\.csv:2: empty id/);
+});
+
+// The STS Benchmark layout (named .csv, tab-separated, no header, literal quotes, rows with
+// extra trailing columns), read the way recipes and `eval` read it.
+const STS_FIXTURE = join(ROOT, 'test', 'fixtures', 'tables', 'sts-layout.csv');
+
+test('STS layout: --format tsv and --text-column 5 read every row from line 1, quotes literal', () => {
+  const c = readCorpus(STS_FIXTURE, { format: 'tsv', textColumn: 5 });
+  assert.deepEqual(c.items.map((it) => it.text), ['A chef slices "fresh" onions.', 'A lone quote " sits inside.', '"Maybe," she said, "we will see".']);
+  assert.equal(c.items[1].fields?.['8'], 'source-b');
+  // Ids by index too; --header true reads row 1 as the names.
+  assert.deepEqual(readCorpus(STS_FIXTURE, { format: 'tsv', textColumn: 6, idColumn: 3 }).items.map((it) => it.id), ['0001', '0002', '0003']);
+  assert.equal(readCorpus(STS_FIXTURE, { format: 'tsv', textColumn: 5, header: true }).items.length, 2);
+  // As csv, the tabs are named rather than a quote.
+  assert.throws(() => readCorpus(STS_FIXTURE, { textColumn: 5 }), (e: unknown) => e instanceof DataError && /looks tab-separated.*format to tsv/.test(e.message));
+});
+
+test('index build through the CLI: --format tsv --text-column 5 on the STS layout (and sts-dev.csv from ../shared)', (t) => {
+  const out = join(dir, 'sts-index');
+  const r = runCli(['index', 'build', '--model', 'builtin:tiny', '--input', STS_FIXTURE, '--format', 'tsv', '--text-column', '5', '--out', out, '--backend', 'cpu']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /indexed 3 items/);
+  if (!SHARED) return t.skip('../shared absent: sts-dev.csv not checked');
+  const c = readCorpus(join(SHARED, 'datasets', 'stsb', 'sts-dev.csv'), { format: 'tsv', textColumn: 5 });
+  assert.equal(c.items.length, 1500);
+  assert.equal(c.items[267].text, 'A woman posing by a pillar with a U2 sign.');
+  assert.equal(readCorpus(join(SHARED, 'datasets', 'stsb', 'sts-dev.csv'), { format: 'tsv', textColumn: 6 }).items[267].text, 'a woman is standing by a pillar where "u2" is written.');
 });

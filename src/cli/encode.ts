@@ -4,19 +4,21 @@
  * {"text": ..., "embedding": [...]}, the way `SentenceTransformer.encode` is used for batch
  * embedding jobs.
  *
- * Inputs, by extension:
- *   .txt           one text per line; every line counts (a blank line is an empty text), so
+ * Inputs, by extension or --format, through the shared table reader (src/data/table.ts):
+ *   txt            one text per line; every line counts (a blank line is an empty text), so
  *                  row i of the output is line i + 1 of the file; a final newline ends the last
  *                  line, it does not add an empty one.
- *   .csv / .tsv    with a header row; the column is --column, else the only column, else
- *                  'text' or 'sentence'.
- *   .jsonl/.ndjson one JSON object per line, the text under --column (default 'text', then
- *                  'sentence'); a line may also be a bare JSON string.
+ *   csv / tsv      csv with RFC 4180 quoting, tsv without quoting (STS Benchmark); a header row
+ *                  unless the column is a 0-based index (--header overrides); the column is
+ *                  --column, else the only column, else 'text' or 'sentence'.
+ *   jsonl/ndjson   one JSON object per line, the text under --column (default 'text', then
+ *                  'sentence'); without --column a line may also be a bare JSON string.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import { extname } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
-import { parse as parseCsv } from 'csv-parse/sync';
+import { cell, columnArg, headerDefault, inputFormatFromPath, readInput, resolveColumn, type Column, type InputFormat, type Table } from '../data/index.js';
+import { tableOptions } from './table-options.js';
 import { initBackend } from '../backend/index.js';
 import { DataError, ModelError, UserError, isUserError } from '../errors.js';
 import { loadEncoder } from '../models/index.js';
@@ -24,7 +26,6 @@ import type { Encoder } from '../models/index.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { writeNpyRows } from '../util/npy.js';
 
-const INPUT_KINDS = ['.txt', '.csv', '.tsv', '.jsonl', '.ndjson'] as const;
 const OUTPUT_KINDS = ['.npy', '.jsonl'] as const;
 /** Columns tried, in order, when a table has several and --column is not given. */
 const DEFAULT_COLUMNS = ['text', 'sentence'];
@@ -34,103 +35,58 @@ interface EncodeArgs {
   input: string;
   output: string;
   column?: string;
+  format?: InputFormat;
+  header?: boolean;
   'batch-size': number;
   normalize: boolean;
   backend: string;
 }
 
-function readText(path: string): string {
-  let isDir = false;
-  try {
-    isDir = statSync(path).isDirectory();
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new DataError(code === 'ENOENT' ? `${path}: input file not found` : `${path}: cannot read input file (${code ?? (e as Error).message})`);
-  }
-  if (isDir) throw new DataError(`${path}: is a folder, expected an input file`);
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (e) {
-    throw new DataError(`${path}: cannot read input file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
-  }
+export interface InputOptions {
+  /** Column name, or 0-based index (a whole number); default: see pickColumn. */
+  column?: Column;
+  format?: InputFormat;
+  header?: boolean;
 }
 
-function pickColumn(available: string[], column: string | undefined, path: string): string {
-  if (column !== undefined) {
-    if (!available.includes(column)) throw new DataError(`${path}: no column '${column}'; available: ${available.join(', ')}`);
-    return column;
+/** Without --column: the only column, else 'text' / 'sentence' when the table has names. */
+function pickColumn(table: Table): Column {
+  if (table.header) {
+    if (table.header.length === 1) return table.header[0];
+    const found = DEFAULT_COLUMNS.find((c) => table.header!.includes(c));
+    if (found) return found;
+    throw new UserError(`${table.path}: has ${table.header.length} columns (${table.header.join(', ')}); choose the text column with --column`);
   }
-  if (available.length === 1) return available[0];
-  const found = DEFAULT_COLUMNS.find((c) => available.includes(c));
-  if (found) return found;
-  throw new UserError(`${path}: has ${available.length} columns (${available.join(', ')}); choose the text column with --column`);
+  const width = Math.max(...table.rows.map((r) => (Array.isArray(r.cells) ? r.cells.length : 0)));
+  if (width <= 1) return 0;
+  throw new UserError(`${table.path}: has ${width} unnamed columns; choose the text column with --column (a 0-based index)`);
 }
 
-/** The texts of an input file, in file order (see the module doc for the formats). */
-export function readTexts(path: string, column?: string): string[] {
-  const ext = extname(path).toLowerCase();
-  if (!(INPUT_KINDS as readonly string[]).includes(ext)) {
-    throw new UserError(`${path}: unsupported input type '${ext || '(no extension)'}'; use one of ${INPUT_KINDS.join(', ')}`);
-  }
-  const text = readText(path).replace(/^\uFEFF/, '');
-  let texts: string[];
-  if (ext === '.txt') {
-    if (column !== undefined) throw new UserError(`${path}: --column applies to .csv, .tsv and .jsonl inputs, not .txt`);
-    texts = text.split('\n').map((l) => l.replace(/\r$/, ''));
-    if (texts[texts.length - 1] === '') texts.pop();
-  } else if (ext === '.csv' || ext === '.tsv') {
-    texts = readTable(text, path, ext === '.tsv' ? '\t' : ',', column);
-  } else {
-    texts = readJsonl(text, path, column);
-  }
-  if (texts.length === 0) throw new DataError(`${path}: no texts to encode (the file is empty)`);
-  return texts;
+/** What a cell holds, for a message: "a number (5)", "null", "nothing". */
+function kind(v: unknown): string {
+  if (v === undefined) return 'nothing';
+  if (v === null) return 'null';
+  return typeof v === 'object' ? (Array.isArray(v) ? 'an array' : 'an object') : `a ${typeof v} (${String(v)})`;
 }
 
-function readTable(text: string, path: string, delimiter: string, column: string | undefined): string[] {
-  let rows: string[][];
-  try {
-    rows = parseCsv(text, { delimiter, skip_empty_lines: true, relax_column_count: true }) as string[][];
-  } catch (e) {
-    throw new DataError(`${path}: ${(e as Error).message.split('\n')[0]}`);
-  }
-  if (rows.length === 0) throw new DataError(`${path}: no texts to encode (the file is empty)`);
-  const header = rows[0].map((h) => h.trim());
-  const col = header.indexOf(pickColumn(header, column, path));
-  return rows.slice(1).map((r, i) => {
-    // Line numbers are approximate for quoted multi-line cells; the row number is exact.
-    if (col >= r.length) throw new DataError(`${path}: row ${i + 2} has no value for column '${header[col]}'`);
-    return r[col];
+/**
+ * The texts of an input file, in file order, read by the table reader every command shares
+ * (src/data/table.ts: the same --format, --header, column-by-index and quoting rules as
+ * recipes and `index build`).
+ */
+export function readTexts(path: string, opts: InputOptions = {}): string[] {
+  const format = opts.format ?? inputFormatFromPath(path);
+  if (format === 'txt' && opts.column !== undefined) throw new UserError(`${path}: --column applies to csv, tsv and jsonl inputs, not txt`);
+  const header = opts.header ?? headerDefault([opts.column]);
+  const table = readInput(path, { format, header, bareStrings: opts.column === undefined });
+  if (table.rows.length === 0) throw new DataError(`${path}: no texts to encode (the file is empty)`);
+  const col = opts.column ?? pickColumn(table);
+  const key = resolveColumn(table, col);
+  return table.rows.map((row) => {
+    const v = cell(row, key);
+    if (typeof v !== 'string') throw new DataError(`${path}:${row.line}: column ${typeof col === 'number' ? col : `'${col}'`} holds ${kind(v)}, not a text`);
+    return v;
   });
-}
-
-function readJsonl(text: string, path: string, column: string | undefined): string[] {
-  const texts: string[] = [];
-  let key: string | undefined = column;
-  text.split('\n').forEach((raw, i) => {
-    const line = raw.trim();
-    if (!line) return;
-    const where = `${path}:${i + 1}`;
-    let v: unknown;
-    try {
-      v = JSON.parse(line);
-    } catch (e) {
-      throw new DataError(`${where}: invalid JSON (${(e as Error).message.split('\n')[0]})`);
-    }
-    if (typeof v === 'string' && column === undefined) {
-      texts.push(v);
-      return;
-    }
-    if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new DataError(`${where}: expected a JSON object${column === undefined ? ' or string' : ''}`);
-    const obj = v as Record<string, unknown>;
-    // Without --column, the key is chosen from the first object and then required everywhere.
-    key ??= pickColumn(Object.keys(obj), undefined, where);
-    if (!(key in obj)) throw new DataError(`${where}: no key '${key}'; available: ${Object.keys(obj).join(', ') || '(none)'}`);
-    const value = obj[key];
-    if (typeof value !== 'string') throw new DataError(`${where}: '${key}' is not a string`);
-    texts.push(value);
-  });
-  return texts;
 }
 
 /** Shortest decimal that reads back as the same float32 (9 significant digits always do). */
@@ -175,7 +131,7 @@ async function load(spec: string): Promise<Encoder> {
 export async function runEncode(args: EncodeArgs): Promise<{ count: number; dim: number }> {
   const kind = checkOutput(args.output);
   if (!Number.isInteger(args['batch-size']) || args['batch-size'] < 1) throw new UserError(`--batch-size must be a positive integer, got ${args['batch-size']}`);
-  const texts = readTexts(args.input, args.column);
+  const texts = readTexts(args.input, { column: args.column === undefined ? undefined : columnArg(args.column), format: args.format, header: args.header });
   if (sameFile(args.input, args.output)) {
     throw new UserError(`--output ${args.output} is the input file ${args.input}; writing it would replace the texts (choose another output)`);
   }
@@ -201,10 +157,10 @@ export const encodeCommand: CommandModule<object, EncodeArgs> = {
   command: 'encode',
   describe: 'embed texts from a file into .npy or .jsonl',
   builder: (y: Argv) =>
-    y
+    tableOptions(y)
       .option('model', { type: 'string', demandOption: true, describe: 'model folder, hub id, or builtin:tiny' })
-      .option('input', { type: 'string', demandOption: true, describe: 'texts: .txt (one per line), .csv/.tsv (header row), .jsonl' })
-      .option('column', { type: 'string', describe: "text column / key for .csv, .tsv, .jsonl (default: the only one, else 'text' or 'sentence')" })
+      .option('input', { type: 'string', demandOption: true, describe: 'texts: .txt (one per line), .csv/.tsv, .jsonl' })
+      .option('column', { type: 'string', describe: "text column: a name, or a 0-based index (then no header row unless --header) (default: the only one, else 'text' or 'sentence')" })
       .option('output', { type: 'string', demandOption: true, describe: 'embeddings file: .npy (float32 [n, dim]) or .jsonl' })
       .option('batch-size', { type: 'number', default: 32, describe: 'texts per forward pass' })
       .option('normalize', { type: 'boolean', default: false, describe: 'L2-normalise each embedding' })

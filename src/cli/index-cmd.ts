@@ -5,6 +5,8 @@
  */
 import type { Argv, CommandModule } from 'yargs';
 import { UserError } from '../errors.js';
+import { columnArg, type InputFormat } from '../data/index.js';
+import { tableOptions } from './table-options.js';
 import { initBackend } from '../backend/index.js';
 import { loadEncoder } from '../models/index.js';
 import { HnswIndex, DEFAULT_PARAMS, LIMITS, intInRange, checkCanWrite, inspectIndex, readCorpus, addToIndex, buildIndex, modelRef, checkEncoderMatches, type Calibration } from '../search/index.js';
@@ -13,11 +15,25 @@ interface Common {
   backend: string;
 }
 
+interface CorpusArgs {
+  input: string;
+  textColumn?: string;
+  idColumn?: string;
+  format?: InputFormat;
+  header?: boolean;
+}
+
+/** The corpus flags as readCorpus takes them (a whole number names a column by index). */
+function corpusFlags(argv: CorpusArgs) {
+  const col = (c: string | undefined) => (c === undefined ? undefined : columnArg(c));
+  return { textColumn: col(argv.textColumn), idColumn: col(argv.idColumn), format: argv.format, header: argv.header };
+}
+
 function corpusOptions(y: Argv) {
-  return y
+  return tableOptions(y)
     .option('input', { type: 'string', demandOption: true, describe: 'corpus: .csv, .tsv, .jsonl or .txt (one text a line)' })
-    .option('text-column', { type: 'string', describe: 'column holding the texts (tables only)' })
-    .option('id-column', { type: 'string', describe: 'column holding unique ids (default: row number)' })
+    .option('text-column', { type: 'string', describe: 'column holding the texts (tables only): a name, or a 0-based index (then no header row unless --header)' })
+    .option('id-column', { type: 'string', describe: 'column holding unique ids, a name or a 0-based index (default: row number)' })
     .option('batch-size', { type: 'number', default: 32, describe: 'texts per forward pass' });
 }
 
@@ -26,7 +42,7 @@ function reportCalibration(c: Calibration): void {
   process.stderr.write(`ef ${c.ef} ${how} recall@${c.k} ${c.target} (measured ${c.recall.toFixed(3)} on ${c.queries} held-out items)\n`);
 }
 
-const build: CommandModule<Common, Common & { model: string; input: string; textColumn?: string; idColumn?: string; out: string; M: number; efConstruction: number; ef?: number; targetRecall: number; batchSize: number; force: boolean }> = {
+const build: CommandModule<Common, Common & CorpusArgs & { model: string; out: string; M: number; efConstruction: number; ef?: number; targetRecall: number; batchSize: number; force: boolean }> = {
   command: 'build',
   describe: 'embed a corpus and build an index folder',
   builder: (y) =>
@@ -47,7 +63,7 @@ const build: CommandModule<Common, Common & { model: string; input: string; text
     };
     if (!(argv.targetRecall > 0 && argv.targetRecall <= 1)) throw new UserError(`--target-recall must be in (0, 1], got ${argv.targetRecall}`);
     const batchSize = intInRange('--batch-size', argv.batchSize, LIMITS.batchSize);
-    const corpus = readCorpus(argv.input, { textColumn: argv.textColumn, idColumn: argv.idColumn });
+    const corpus = readCorpus(argv.input, corpusFlags(argv));
     if (corpus.items.length === 0) throw new UserError(`${argv.input}: no texts to index`);
     checkCanWrite(argv.out, 0, argv.force);
     await initBackend(argv.backend);
@@ -61,7 +77,7 @@ const build: CommandModule<Common, Common & { model: string; input: string; text
   },
 };
 
-const add: CommandModule<Common, Common & { index: string; model?: string; input: string; textColumn?: string; idColumn?: string; batchSize: number }> = {
+const add: CommandModule<Common, Common & CorpusArgs & { index: string; model?: string; batchSize: number }> = {
   command: 'add',
   describe: 'embed more items and add them to an index',
   builder: (y) =>
@@ -71,7 +87,7 @@ const add: CommandModule<Common, Common & { index: string; model?: string; input
   handler: async (argv) => {
     const batchSize = intInRange('--batch-size', argv.batchSize, LIMITS.batchSize);
     const index = HnswIndex.load(argv.index);
-    const corpus = readCorpus(argv.input, { textColumn: argv.textColumn, idColumn: argv.idColumn, firstId: index.total });
+    const corpus = readCorpus(argv.input, { ...corpusFlags(argv), firstId: index.total });
     if (corpus.items.length === 0) throw new UserError(`${argv.input}: no texts to add`);
     // Refuse before embedding: ids the index already holds, a folder that cannot be written.
     index.checkNewIds(corpus.items.map((it) => it.id));

@@ -3,7 +3,7 @@
  * generators behind `sbert-train data` (quickstart job titles, ESCO pairs). STS benchmark
  * readers live in sts.ts.
  */
-export { readTable, resolveColumn, cell, formatFromPath, type Table, type TableRow, type TableFormat, type Column, type ReadTableOptions } from './table.js';
+export { readTable, readInput, readLines, readFileChecked, resolveColumn, cell, columnArg, headerDefault, formatFromPath, inputFormatFromPath, INPUT_FORMATS, type InputFormat, type Table, type TableRow, type TableFormat, type Column, type ReadTableOptions } from './table.js';
 export { loadPairs, normalizeColumns, type Example, type LoadPairsOptions, type LoadedPairs, type ScoreScale, type ColumnList, type NamedColumns } from './pairs.js';
 export { makeBatches, shuffleInPlace, type BatchOptions } from './batching.js';
 export { validationSplit } from './split.js';

@@ -8,7 +8,7 @@
  * `onBadRow: 'skip'`, dropped with a warning the caller prints.
  */
 import { DataError } from '../errors.js';
-import { cell, readTable, resolveColumn, type Column, type TableFormat } from './table.js';
+import { cell, headerDefault, readTable, resolveColumn, type Column, type TableFormat } from './table.js';
 
 export interface Example {
   /** Texts in loss order: anchor, positive[, negative]. */
@@ -102,7 +102,7 @@ function jsonKind(v: unknown): string {
 export function loadPairs(path: string, opts: LoadPairsOptions = {}): LoadedPairs {
   const columns = normalizeColumns(opts.columns);
   const all = [...columns.texts, ...(columns.label !== null && columns.label !== undefined ? [columns.label] : [])];
-  const header = opts.header ?? all.every((c) => typeof c === 'string');
+  const header = opts.header ?? headerDefault(all);
   const table = readTable(path, { format: opts.format, header });
   const textKeys = columns.texts.map((c) => resolveColumn(table, c));
   const labelKey = columns.label !== null && columns.label !== undefined ? resolveColumn(table, columns.label) : null;

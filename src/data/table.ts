@@ -18,6 +18,9 @@ import { parse as parseCsv } from 'csv-parse/sync';
 import { DataError } from '../errors.js';
 
 export type TableFormat = 'csv' | 'tsv' | 'jsonl';
+/** What the commands that read texts (`encode`, `index build|add`) take: a table or a .txt file. */
+export type InputFormat = TableFormat | 'txt';
+export const INPUT_FORMATS: readonly InputFormat[] = ['csv', 'tsv', 'jsonl', 'txt'];
 /** A column by header name, or by 0-based index. */
 export type Column = string | number;
 
@@ -33,7 +36,8 @@ export interface TableRow {
 
 export interface Table {
   path: string;
-  format: TableFormat;
+  /** 'txt' only from readInput: one row a line, its one cell the line. */
+  format: InputFormat;
   /** Header names (csv/tsv with a header; jsonl: keys of the first object), else null. */
   header: string[] | null;
   rows: TableRow[];
@@ -44,6 +48,25 @@ export interface ReadTableOptions {
   format?: TableFormat;
   /** csv/tsv: is the first row a header? Default true. */
   header?: boolean;
+  /** jsonl: also take a line that is a bare JSON string, as a one-cell row (`encode` inputs). */
+  bareStrings?: boolean;
+}
+
+/**
+ * A column as typed on the command line: a whole number is a 0-based index (the STS Benchmark
+ * files have no header: `--text-column 5`), anything else a header name or jsonl key.
+ */
+export function columnArg(raw: string | number): Column {
+  if (typeof raw === 'number') return raw;
+  return /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : raw;
+}
+
+/**
+ * The csv/tsv header default every reader shares (recipes, `encode`, `index build`): a header
+ * row exactly when every column given is a name; an index means the file is read from row 1.
+ */
+export function headerDefault(columns: (Column | undefined | null)[]): boolean {
+  return columns.every((c) => c === undefined || c === null || typeof c === 'string');
 }
 
 export function formatFromPath(path: string): TableFormat {
@@ -77,7 +100,8 @@ function decodeUtf8(path: string, buf: Buffer): string {
   }
 }
 
-function readFileChecked(path: string): string {
+/** The file's text, checked as every table is (exists, not a folder, UTF-8, not empty); BOM removed. */
+export function readFileChecked(path: string): string {
   let buf: Buffer;
   try {
     if (statSync(path).isDirectory()) throw new DataError(`${path}: is a folder, not a data file`);
@@ -114,6 +138,12 @@ function readDelimited(path: string, text: string, format: 'csv' | 'tsv', hasHea
   } catch (e) {
     const err = e as Error & { lines?: number };
     const msg = err.message.split('\n')[0].replace(/^Invalid Record Length: /, '');
+    // A quote error in a tab-separated file read as csv (the STS Benchmark files are named .csv):
+    // the delimiter is the mistake, not the quote.
+    const firstLine = text.split('\n', 1)[0];
+    if (format === 'csv' && (firstLine.match(/\t/g)?.length ?? 0) > (firstLine.match(/,/g)?.length ?? 0)) {
+      throw new DataError(`${path}${err.lines ? `:${err.lines}` : ''}: csv parse error (${msg.replace(/:.*$/, '')}), and the lines contain tabs: this looks tab-separated, without csv quoting (set the format to tsv)`);
+    }
     throw new DataError(`${path}${err.lines ? `:${err.lines}` : ''}: ${format} parse error: ${msg}`);
   }
   // Skip rows that are only whitespace (e.g. trailing "\r\n  ").
@@ -142,7 +172,7 @@ function checkDelimiter(path: string, format: 'csv' | 'tsv', first: string[], li
   }
 }
 
-function readJsonl(path: string, text: string): Table {
+function readJsonl(path: string, text: string, bareStrings: boolean): Table {
   const rows: TableRow[] = [];
   text.split('\n').forEach((raw, i) => {
     const line = raw.replace(/\r$/, '');
@@ -153,6 +183,7 @@ function readJsonl(path: string, text: string): Table {
     } catch (e) {
       throw new DataError(`${path}:${i + 1}: not valid JSON (${(e as Error).message.split('\n')[0]})`);
     }
+    if (bareStrings && typeof v === 'string') v = [v];
     if (v === null || typeof v !== 'object') throw new DataError(`${path}:${i + 1}: expected a JSON object or array, got ${v === null ? 'null' : typeof v}`);
     rows.push({ line: i + 1, cells: v as unknown[] | Record<string, unknown> });
   });
@@ -160,11 +191,41 @@ function readJsonl(path: string, text: string): Table {
   return { path, format: 'jsonl', header: first && !Array.isArray(first) ? Object.keys(first) : null, rows };
 }
 
+/**
+ * A plain-text file as one text a line: every line counts (a blank line is an empty text) and
+ * a final newline ends the last line rather than adding an empty one. CRLF is accepted.
+ */
+export function readLines(path: string): string[] {
+  const lines = readFileChecked(path).split('\n').map((l) => l.replace(/\r$/, ''));
+  if (lines[lines.length - 1] === '') lines.pop();
+  return lines;
+}
+
+/** The input format from the extension: .txt, else as formatFromPath. */
+export function inputFormatFromPath(path: string): InputFormat {
+  if (extname(path).toLowerCase() === '.txt') return 'txt';
+  try {
+    return formatFromPath(path);
+  } catch {
+    throw new DataError(`${path}: cannot tell the format from the extension '${extname(path) || '(none)'}' (use .csv, .tsv, .jsonl or .txt, or give --format)`);
+  }
+}
+
+/**
+ * Read a command's input the one way every command shares: a table (readTable, same format,
+ * header and quoting rules as recipes) or, for txt, one row per line with the line as cell 0.
+ */
+export function readInput(path: string, opts: { format?: InputFormat; header?: boolean; bareStrings?: boolean } = {}): Table {
+  const format = opts.format ?? inputFormatFromPath(path);
+  if (format !== 'txt') return readTable(path, { format, header: opts.header, bareStrings: opts.bareStrings });
+  return { path, format, header: null, rows: readLines(path).map((text, i) => ({ line: i + 1, cells: [text] })) };
+}
+
 /** Read a table; see the module comment for the formats and the checks. */
 export function readTable(path: string, opts: ReadTableOptions = {}): Table {
   const format = opts.format ?? formatFromPath(path);
   const text = readFileChecked(path);
-  return format === 'jsonl' ? readJsonl(path, text) : readDelimited(path, text, format, opts.header ?? true);
+  return format === 'jsonl' ? readJsonl(path, text, opts.bareStrings ?? false) : readDelimited(path, text, format, opts.header ?? true);
 }
 
 /**

@@ -1,22 +1,27 @@
 /**
- * Read a corpus to index: .csv / .tsv (header row) / .jsonl through the shared table reader
- * (src/data/table.ts, which names file:line in its errors), or .txt (one text a line).
+ * Read a corpus to index through the reader every command shares (src/data/table.ts, which
+ * names file:line in its errors): csv / tsv / jsonl with the recipes' format, header,
+ * column-by-index and quoting rules, or txt (one text a line).
  * Each item keeps the row's other columns as `fields`.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { extname } from 'node:path';
 import { DataError, UserError } from '../errors.js';
-import { readTable, resolveColumn, cell } from '../data/index.js';
+import { readInput, resolveColumn, cell, headerDefault, INPUT_FORMATS, type Column, type InputFormat } from '../data/index.js';
 import type { Item } from './hnsw-index.js';
 
-export const CORPUS_FORMATS = ['csv', 'tsv', 'jsonl', 'txt'] as const;
-export type CorpusFormat = (typeof CORPUS_FORMATS)[number];
+export const CORPUS_FORMATS = INPUT_FORMATS;
+export type CorpusFormat = InputFormat;
 
 export interface CorpusOptions {
-  /** Column holding the text (tables only). */
-  textColumn?: string;
+  /** Column holding the text (tables only): a name, or a 0-based index. */
+  textColumn?: Column;
   /** Column holding a unique id; default: the row's position plus `firstId`. */
-  idColumn?: string;
+  idColumn?: Column;
+  /** Default: from the extension. */
+  format?: CorpusFormat;
+  /** csv/tsv header row; default: yes when the columns are given by name, no when by index. */
+  header?: boolean;
   /** First default id (so `index add` continues after the existing labels). */
   firstId?: number;
 }
@@ -42,15 +47,14 @@ export function corpusFormat(path: string): CorpusFormat {
 
 export function readCorpus(path: string, opts: CorpusOptions = {}): Corpus {
   if (!existsSync(path)) throw new UserError(`corpus file ${path} does not exist`);
-  const format = corpusFormat(path);
+  const format = opts.format ?? corpusFormat(path);
   if (format === 'txt') {
-    if (opts.idColumn) throw new UserError('--id-column needs a table (.csv, .tsv, .jsonl), not a .txt file');
-    const lines = readFileSync(path, 'utf8').split(/\r?\n/);
-    if (lines[lines.length - 1] === '') lines.pop();
-    return toItems(path, lines.map((text, i) => ({ line: i + 1, text, fields: {} })), opts);
+    if (opts.idColumn !== undefined) throw new UserError('--id-column needs a table (.csv, .tsv, .jsonl), not a .txt file');
+    const table = readInput(path, { format });
+    return toItems(path, table.rows.map((r) => ({ line: r.line, text: cell(r, 0), fields: {} })), opts);
   }
-  if (!opts.textColumn) throw new UserError(`${path}: give --text-column (the column holding the texts)`);
-  const table = readTable(path, { format });
+  if (opts.textColumn === undefined || opts.textColumn === '') throw new UserError(`${path}: give --text-column (the column holding the texts: a name, or a 0-based index)`);
+  const table = readInput(path, { format, header: opts.header ?? headerDefault([opts.textColumn, opts.idColumn]) });
   const textKey = resolveColumn(table, opts.textColumn);
   const idKey = opts.idColumn === undefined ? undefined : resolveColumn(table, opts.idColumn);
   const header = table.header ?? [];
@@ -76,7 +80,7 @@ function toItems(path: string, rows: RawRow[], opts: CorpusOptions): Corpus {
       skipped++;
       continue;
     }
-    const id = opts.idColumn ? (rawId === undefined || rawId === null ? '' : String(rawId).trim()) : String((opts.firstId ?? 0) + items.length);
+    const id = opts.idColumn !== undefined ? (rawId === undefined || rawId === null ? '' : String(rawId).trim()) : String((opts.firstId ?? 0) + items.length);
     if (!id) throw new DataError(`${path}:${line}: empty id in column '${opts.idColumn}'`);
     const first = seen.get(id);
     if (first !== undefined) throw new DataError(`${path}:${line}: duplicate id '${id}' (first at line ${first})`);
