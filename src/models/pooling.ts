@@ -26,9 +26,43 @@ export function checkPoolingMode(mode: string, where: string): PoolingMode {
   return mode as PoolingMode;
 }
 
-/** Modes from a 1_Pooling/config.json object (boolean flags, or a `pooling_mode` string). */
+/**
+ * Names `pooling_mode` may hold: ours, and sentence-transformers' own spellings (its
+ * POOLING_MODES say "mean_sqrt_len_tokens"; the boolean keys' stems, such as "cls_token" or
+ * "mean_tokens", are taken too). Case-insensitive, as Pooling.__init__ lowercases it.
+ */
+function modeFromName(name: string, file: string): PoolingMode {
+  const n = name.trim().toLowerCase().replace(/^pooling_mode_/, '');
+  const stem = n === 'mean_sqrt_len_tokens' ? 'mean_sqrt_len' : n.replace(/_tokens?$/, '');
+  if ((POOLING_MODES as readonly string[]).includes(stem)) return stem as PoolingMode;
+  throw new ModelError(`${file}: unknown pooling mode '${name}'; valid modes are ${POOLING_MODES.join(', ')} (sentence-transformers also writes mean_sqrt_len_tokens)`);
+}
+
+/**
+ * Modes from a 1_Pooling/config.json object, in every form sentence-transformers 3-6 writes:
+ * - the boolean flags `pooling_mode_cls_token`, `pooling_mode_max_tokens`, ... (3-5), pooled and
+ *   concatenated in Pooling.py's fixed order (cls, max, mean, mean_sqrt_len, weightedmean,
+ *   lasttoken);
+ * - `pooling_mode`: one name ("mean", "mean_sqrt_len_tokens"; "cls+mean" as
+ *   get_pooling_mode_str() prints several), or a list of names (6: `["cls", "mean"]`),
+ *   concatenated in the order given. When present it overrides the flags, as in Pooling.py.
+ * `include_prompt` must be a boolean when present; sbert-train adds no prompts, so both values
+ * pool the same tokens.
+ */
 export function poolingModesFromConfig(raw: Record<string, unknown>, file: string): PoolingMode[] {
-  if (typeof raw.pooling_mode === 'string') return [checkPoolingMode(raw.pooling_mode, file)];
+  if (raw.include_prompt !== undefined && raw.include_prompt !== null && typeof raw.include_prompt !== 'boolean') {
+    throw new ModelError(`${file}: include_prompt must be true or false, got ${JSON.stringify(raw.include_prompt)}`);
+  }
+  const pm = raw.pooling_mode;
+  if (pm !== undefined && pm !== null) {
+    const names = typeof pm === 'string' ? pm.split('+') : Array.isArray(pm) && pm.every((x) => typeof x === 'string') ? (pm as string[]) : null;
+    if (!names) throw new ModelError(`${file}: pooling_mode must be a mode name or a list of names, got ${JSON.stringify(pm)}`);
+    const modes = names.map((n) => modeFromName(n, file));
+    if (modes.length === 0) throw new ModelError(`${file}: pooling_mode is an empty list`);
+    const twice = modes.find((m, i) => modes.indexOf(m) !== i);
+    if (twice) throw new ModelError(`${file}: pooling_mode names '${twice}' twice`);
+    return modes;
+  }
   const modes = POOLING_MODES.filter((m) => raw[CONFIG_KEYS[m]] === true);
   if (modes.length === 0) throw new ModelError(`${file}: no pooling mode is enabled`);
   return modes;
@@ -38,6 +72,10 @@ export function poolingConfig(modes: PoolingMode[], dim: number): Record<string,
   const cfg: Record<string, unknown> = { word_embedding_dimension: dim };
   for (const m of POOLING_MODES) cfg[CONFIG_KEYS[m]] = modes.includes(m);
   cfg.include_prompt = true;
+  // The flags say which modes, not their order: a list in another order (read from a
+  // sentence-transformers 6 config) is written as that list too, so it loads back the same.
+  const canonical = POOLING_MODES.filter((m) => modes.includes(m));
+  if (canonical.some((m, i) => m !== modes[i])) cfg.pooling_mode = modes.map((m) => (m === 'mean_sqrt_len' ? 'mean_sqrt_len_tokens' : m));
   return cfg;
 }
 
