@@ -27,7 +27,7 @@
 import type { TransformerConfig } from '../../models/config.js';
 import type { PoolingMode } from '../../models/pooling.js';
 import { paramSpecs } from '../../models/transformer.js';
-import type { EncoderSpec } from './encoder.js';
+import { activation, type EncoderSpec } from './encoder.js';
 import { DataType, GraphBuilder, attr } from './graph.js';
 
 export interface LinearGrads {
@@ -260,6 +260,8 @@ export function buildBackwardGraph(spec: EncoderSpec): BackwardGraph {
   const fromHeads = (t: string, perm: number[]) => g.reshape(g.transpose(t, perm), [-1, H]); // -> [B*T, H]
   const swapLast = (t: string) => g.transpose(t, [0, 1, 3, 2]);
   const scale = g.float(1 / Math.sqrt(hd));
+  // As the forward: 0 where attended, -1e9 where padded. [B, 1, 1, T]
+  const maskBias = g.mul(g.sub(g.float(1), g.unsqueeze(g.cast(mask, DataType.FLOAT), [1, 2])), g.float(-1e9));
   let dPositionBias: string | null = null;
   const ln = (prefix: string, x: string, dy: string) => {
     const r = layerNormBackward(g, x, weight(`${prefix}.weight`, [H]), dy, cfg.layerNormEps);
@@ -279,14 +281,20 @@ export function buildBackwardGraph(spec: EncoderSpec): BackwardGraph {
     const s = (what: string) => saved(`layer.${i}.${what}`);
     const I = cfg.intermediateSize;
     // x = LN2(attended + FFN(attended))
+    // The two [B, nh, T, T] / [B*T, I] activations that are cheapest to recompute are not
+    // saved: the attention probabilities (one q k^T product and a softmax, ~3% of a forward
+    // at MiniLM size; MPNet keeps them, its position bias lives in the forward graph) and the
+    // FFN activation. Moving them out of onnxruntime and back cost more than computing them.
+    const ffPre = s('ff_pre');
+    const ffAct = activation(g, cfg.hiddenAct, ffPre);
     const dRes2 = ln(n.ln2, s('residual2'), dx);
-    const dAct = lin(n.ffOut, s('ff_act'), dRes2, I, H);
-    const dPre = activationBackward(g, cfg.hiddenAct, s('ff_pre'), s('ff_act'), dAct);
+    const dAct = lin(n.ffOut, ffAct, dRes2, I, H);
+    const dPre = activationBackward(g, cfg.hiddenAct, ffPre, ffAct, dAct);
     const dAttended = g.add(dRes2, lin(n.ffIn, s('attended'), dPre, H, I));
     // attended = LN1(input + O(context))
     const dRes1 = ln(n.ln1, s('residual1'), dAttended);
     const dCtx = toHeads(lin(n.o, s('context'), dRes1, H, H)); // [B, nh, T, hd]
-    const probs = s('probs');
+    const probs = cfg.architecture === 'mpnet' ? s('probs') : g.op('Softmax', [g.add(g.mul(g.matmul(s('q'), s('kT')), scale), maskBias)], { axis: attr.i(-1) });
     const dProbs = g.matmul(dCtx, swapLast(s('v'))); // [B, nh, T, T]
     const dV = g.matmul(swapLast(probs), dCtx); // [B, nh, T, hd]
     const dScores = softmaxBackward(g, probs, dProbs);

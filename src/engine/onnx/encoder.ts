@@ -112,8 +112,8 @@ function layerWeights(cfg: TransformerConfig, layer: number): LayerWeights {
   return out;
 }
 
-/** An activation by our name (src/backend/ops.ts `activation`), as ONNX ops. */
-function activation(g: GraphBuilder, name: string, x: string): string {
+/** An activation by our name (src/backend/ops.ts `activation`), as ONNX ops (the backward graph recomputes with it too). */
+export function activation(g: GraphBuilder, name: string, x: string): string {
   switch (name) {
     case 'gelu':
       // exact GELU: x * 0.5 * (1 + erf(x / sqrt 2)). ops.ts multiplies by 1/sqrt 2 (one ulp
