@@ -243,3 +243,24 @@ test('Japanese labels render as glyphs, not tofu', { skip: hasCjkFont ? false : 
   assert.ok(inkStats(a).ink > 0.01, 'text drawn');
   assert.notDeepEqual(decodePng(a).rgba, decodePng(b).rgba);
 });
+
+test("the fixed colour scale is exactly [0, 1]: values below 0 are clamped and the legend title says so; 'fit' follows the values", async () => {
+  const neg: HeatmapPanel[] = [{ model: 'm', matrix: [[1, -0.3], [-0.3, 1]] }];
+  const colorOf = (spec: ReturnType<typeof heatmapSpec>) => (spec as unknown as { spec: { layer: { encoding: { color: { scale: { domain: number[]; clamp: boolean }; legend: { title: string } } } }[] } }).spec.layer[0].encoding.color;
+  const fixed = colorOf(heatmapSpec(['a', 'b'], neg));
+  assert.deepEqual(fixed.scale.domain, [0, 1]);
+  assert.equal(fixed.scale.clamp, true);
+  assert.equal(fixed.legend.title, 'cosine (below 0 shown as 0)');
+  const plain = colorOf(heatmapSpec(['a', 'b'], [{ model: 'm', matrix: [[1, 0.2], [0.2, 1]] }]));
+  assert.deepEqual(plain.scale.domain, [0, 1]);
+  assert.equal(plain.legend.title, 'cosine');
+  const fit = colorOf(heatmapSpec(['a', 'b'], neg, { colorDomain: 'fit' }));
+  assert.deepEqual(fit.scale.domain, [-0.3, 1]);
+  assert.equal(fit.legend.title, 'cosine');
+  // The drawn legend runs 0 to 1 and never shows -0.3; the cell still prints its value.
+  const { svg } = await renderHeatmap(['a', 'b'], neg);
+  assert.ok(svg.includes('below 0 shown as 0'));
+  assert.ok(!/>[-\u2212]0\.3</.test(svg), 'no -0.3 legend label');
+  assert.ok(/>[-\u2212]0\.30</.test(svg), 'the cell prints -0.30');
+  assert.ok(svg.includes('>0.0<') && svg.includes('>1.0<'));
+});

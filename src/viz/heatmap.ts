@@ -25,8 +25,9 @@ export interface HeatmapOptions {
   /** PNG pixels per SVG pixel (default 2, for sharp text). */
   scale?: number;
   /**
-   * Colour scale: 'fixed' = [min(0, lowest value), 1] as in the USE tutorial, comparable
-   * across plots; 'fit' = [lowest, highest] value, for models whose cosines all sit near 1.
+   * Colour scale: 'fixed' = exactly [0, 1], comparable across plots (a value below 0 takes
+   * the colour of 0, and the legend title says so; the cells still print the value);
+   * 'fit' = [lowest, highest] value, for models whose cosines all sit near 1.
    */
   colorDomain?: 'fixed' | 'fit';
 }
@@ -71,8 +72,12 @@ export function heatmapSpec(texts: readonly string[], panels: readonly HeatmapPa
   );
   const all = values.map((v) => v.value).filter(Number.isFinite);
   const fit = opts.colorDomain === 'fit' && all.length > 0;
-  const lo = fit ? Math.min(...all) : Math.min(0, ...all);
+  const lo = fit ? Math.min(...all) : 0;
   const hi = fit ? Math.max(...all) : 1;
+  // A fixed scale that stretched to the data would not be fixed (a legend from -0.3 is not
+  // comparable with one from 0): values outside [0, 1] are clamped, and the legend says so.
+  const clamped = fit ? [] : [all.some((v) => v < lo) ? 'below 0 shown as 0' : '', all.some((v) => v > hi) ? 'above 1 shown as 1' : ''].filter(Boolean);
+  const legendTitle = clamped.length ? `cosine (${clamped.join(', ')})` : 'cosine';
   // dark cells get white text; the threshold sits where the scheme turns dark red
   const darkAbove = lo + 0.55 * (hi - lo);
   const axis = { labelFont: FONT, labelFontSize: 12, labelLimit: 400, title: null, domain: false, ticks: false, labelPadding: 4 };
@@ -105,7 +110,7 @@ export function heatmapSpec(texts: readonly string[], panels: readonly HeatmapPa
               field: 'value',
               type: 'quantitative',
               scale: { scheme: 'yelloworangered', domain: hi > lo ? [lo, hi] : [lo - 0.5, hi], clamp: true },
-              legend: { title: 'cosine', titleFont: FONT, labelFont: FONT, gradientLength: Math.max(120, Math.min(cell * texts.length, 320)), format: fit ? '.2f' : '.1f' },
+              legend: { title: legendTitle, titleFont: FONT, labelFont: FONT, gradientLength: Math.max(120, Math.min(cell * texts.length, 320)), format: fit ? '.2f' : '.1f' },
             },
             tooltip: [
               { field: 'text1', title: 'row' },
