@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { UserError } from '../errors.js';
-import { progressBar } from '../util/progress.js';
+import { progressBar, type Progress } from '../util/progress.js';
 import type { Encoder } from '../models/types.js';
 import { HnswIndex, type IndexParams, type Item, type ModelRef } from './hnsw-index.js';
 import { calibrateEf, holdOutCount, type Calibration } from './calibrate.js';
@@ -22,19 +22,30 @@ export async function modelRef(spec: string, encoder: TextEncoder): Promise<Mode
   return { path: existsSync(spec) ? resolve(spec) : spec, weightsHash: await encoder.weightsHash() };
 }
 
+type Bar = Pick<Progress, 'update'>;
+
+/** Embed `items` (L2-normalised) in chunks, reporting each text done to `bar` from `offset` on. */
+async function embedChunks(encoder: TextEncoder, items: Item[], batchSize: number, bar: Bar, offset: number, sink: (vectors: Float32Array[], chunk: Item[]) => void): Promise<void> {
+  for (let start = 0; start < items.length; start += CHUNK) {
+    const chunk = items.slice(start, start + CHUNK);
+    const vectors = await encoder.encode(
+      chunk.map((it) => it.text),
+      { batchSize, normalize: true, progress: false, onBatch: (done) => bar.update(offset + start + done) },
+    );
+    sink(vectors, chunk);
+    bar.update(offset + start + chunk.length);
+  }
+}
+
+function makeBar(opts: { label?: string; progress?: boolean }, total: number): Progress {
+  return opts.progress === false ? { update() {}, stop() {} } : progressBar(opts.label ?? 'embedding', total, 'texts');
+}
+
 /** Embed `items` (L2-normalised) and add them to `index`. */
 export async function embedInto(index: HnswIndex, encoder: TextEncoder, items: Item[], opts: { batchSize?: number; label?: string; progress?: boolean } = {}): Promise<void> {
-  const bar = opts.progress === false ? { update() {}, stop() {} } : progressBar(opts.label ?? 'embedding', items.length, 'texts');
+  const bar = makeBar(opts, items.length);
   try {
-    for (let start = 0; start < items.length; start += CHUNK) {
-      const chunk = items.slice(start, start + CHUNK);
-      const vectors = await encoder.encode(
-        chunk.map((it) => it.text),
-        { batchSize: opts.batchSize ?? 32, normalize: true, progress: false, onBatch: (done) => bar.update(start + done) },
-      );
-      index.add(vectors, chunk);
-      bar.update(start + chunk.length);
-    }
+    await embedChunks(encoder, items, opts.batchSize ?? 32, bar, 0, (vectors, chunk) => index.add(vectors, chunk));
   } finally {
     bar.stop();
   }
@@ -74,14 +85,20 @@ async function addCalibrated(index: HnswIndex, encoder: TextEncoder, items: Item
   const stride = s ? Math.floor(items.length / s) : 0;
   const held = s ? items.filter((_, i) => i % stride === 0).slice(0, s) : [];
   const heldSet = new Set(held);
-  await embedInto(index, encoder, items.filter((it) => !heldSet.has(it)), { batchSize: opts.batchSize, progress: opts.progress });
+  const graph = items.filter((it) => !heldSet.has(it));
+  const batchSize = opts.batchSize ?? 32;
+  // One bar over every text embedded, the held-out calibration items included (last).
+  const bar = makeBar(opts, items.length);
+  const heldVectors: Float32Array[] = [];
+  try {
+    await embedChunks(encoder, graph, batchSize, bar, 0, (vectors, chunk) => index.add(vectors, chunk));
+    await embedChunks(encoder, held, batchSize, bar, graph.length, (vectors) => heldVectors.push(...vectors));
+  } finally {
+    bar.stop();
+  }
   if (!held.length) return undefined;
-  const vectors = await encoder.encode(
-    held.map((it) => it.text),
-    { batchSize: opts.batchSize ?? 32, normalize: true, progress: false },
-  );
-  const calibration = calibrateEf(index, vectors, { target: opts.targetRecall });
-  index.add(vectors, held);
+  const calibration = calibrateEf(index, heldVectors, { target: opts.targetRecall });
+  index.add(heldVectors, held);
   return calibration;
 }
 
