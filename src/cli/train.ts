@@ -5,11 +5,26 @@
  * Ctrl-C writes a checkpoint and exits with code 3 (TrainingAborted); a second Ctrl-C exits at
  * once.
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { initBackend } from '../backend/index.js';
 import { UserError } from '../errors.js';
 import { loadRecipe } from '../recipe/index.js';
 import { train } from '../training/index.js';
+
+/**
+ * Where a finished run's results are, one `label: path` a line: the model, the run folder, and
+ * the report and TensorBoard folder when the run wrote them (the report needs a dev set).
+ */
+export function whereToLook(runDir: string, modelDir: string | null): string {
+  const lines = [`model: ${modelDir}`, `run: ${runDir}`];
+  const report = join(runDir, 'report.html');
+  if (existsSync(report)) lines.push(`report: ${report}`);
+  const tb = join(runDir, 'tensorboard');
+  if (existsSync(tb)) lines.push(`tensorboard: ${tb} (tensorboard --logdir ${tb})`);
+  return lines.join('\n') + '\n';
+}
 
 interface TrainArgs {
   recipe: string;
@@ -56,7 +71,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       const fmt = (m: Record<string, number> | null) => (m && recipe.evaluation.monitor in m ? m[recipe.evaluation.monitor].toFixed(4) : 'n/a');
       process.stdout.write(
         `done: ${r.steps} steps${r.stoppedEarly ? ' (stopped early)' : ''}; dev ${recipe.evaluation.monitor}: ${fmt(r.startMetrics)} before, ${fmt(r.finalMetrics)} after` +
-          `${r.testMetrics ? `; test ${fmt(r.testMetrics)}` : ''}\nmodel: ${r.modelDir}\nrun: ${r.runDir}\n`,
+          `${r.testMetrics ? `; test ${fmt(r.testMetrics)}` : ''}\n${whereToLook(r.runDir, r.modelDir)}`,
       );
     } finally {
       process.off('SIGINT', onSigint);
