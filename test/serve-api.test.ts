@@ -64,6 +64,42 @@ test('GET and POST /search return the same hits as the index, best first', async
   }
 });
 
+test('one query parameter, two spellings: q and query both work on GET and POST; two different texts are a 400', async () => {
+  const [v] = await encoder.encode(['nurse'], { normalize: true });
+  const expected = index.search(v, 2).map((h) => h.id);
+  const post = (body: object) => fetch(`${base}/search`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const answers = [
+    await fetch(`${base}/search?q=nurse&k=2`),
+    await fetch(`${base}/search?query=nurse&k=2`),
+    await fetch(`${base}/search?q=nurse&query=nurse&k=2`),
+    await post({ q: 'nurse', k: 2 }),
+    await post({ query: 'nurse', k: 2 }),
+  ];
+  for (const r of answers) {
+    assert.equal(r.status, 200, r.url);
+    const body = (await r.json()) as { query: string; results: { id: string }[] };
+    assert.equal(body.query, 'nurse');
+    assert.deepEqual(body.results.map((h) => h.id), expected);
+  }
+  for (const r of [await fetch(`${base}/search?q=nurse&query=chef`), await post({ q: 'nurse', query: 'chef' })]) {
+    assert.equal(r.status, 400);
+    assert.match(((await r.json()) as { error: { message: string } }).error.message, /q or as query, not both/);
+  }
+  const none = await fetch(`${base}/search?k=2`);
+  assert.equal(none.status, 400);
+  assert.match(((await none.json()) as { error: { message: string } }).error.message, /q \(or query\) must be a non-empty string/);
+});
+
+test('the page reads ?q= and ?k= (fills the box, searches on load) and puts a search from the box in the address', async () => {
+  const js = await (await fetch(`${base}/app.js`)).text();
+  assert.match(js, /new URLSearchParams\(location\.search\)/);
+  assert.match(js, /params\.get\('q'\) \|\| params\.get\('query'\)/);
+  assert.match(js, /q\.value = asked;\s*run\(asked\);/);
+  assert.match(js, /history\.replaceState/);
+  // The script parses (a syntax error would leave the page dead).
+  assert.doesNotThrow(() => new Function(js));
+});
+
 test('concurrent queries are embedded in batches and get the same hits as one at a time', async () => {
   const queries = TEXTS.map((t, i) => `${t} ${'x'.repeat(i)}`);
   const alone: { id: string; score: number }[][] = [];

@@ -67,3 +67,31 @@ test('typing a query in the page shows results with similarities, best first', {
     await browser.close();
   }
 });
+
+test('/?q=...&k=... fills the box and searches on load; a search from the box goes into the address', { skip, timeout: 60_000 }, async () => {
+  const { chromium } = await import('playwright-core');
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+  });
+  try {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${url}?q=${encodeURIComponent('nurse')}&k=5`);
+    await page.waitForSelector('#results li.result');
+    assert.equal(await page.inputValue('#q'), 'nurse');
+    assert.equal(await page.inputValue('#k'), '5');
+    assert.equal(await page.$$eval('#results li.result', (lis) => lis.length), 5);
+    assert.equal(await page.textContent('#results li.result .text'), 'nurse');
+    await page.fill('#q', 'chef');
+    await page.press('#q', 'Enter');
+    await page.waitForFunction(() => document.querySelector('#results li.result .text')?.textContent === 'chef');
+    const address = new URL(page.url());
+    assert.equal(address.searchParams.get('q'), 'chef');
+    assert.equal(address.searchParams.get('k'), '5');
+    assert.deepEqual(errors, []);
+  } finally {
+    await browser.close();
+  }
+});

@@ -1,5 +1,7 @@
 /**
  * The search page served at `/`: a query box and a result list with each hit's similarity.
+ * `/?q=text&k=20` fills the box and searches on load; a search from the box puts its q and k
+ * in the address.
  * Plain HTML + a small script (served as /app.js so the Content-Security-Policy can forbid
  * inline scripts); results are inserted with textContent, never innerHTML, so corpus text
  * cannot inject markup.
@@ -72,16 +74,13 @@ function show(data) {
   }
 }
 
-form.addEventListener('submit', async (ev) => {
-  ev.preventDefault();
-  const query = q.value.trim();
-  if (!query) return;
+async function run(query) {
   status.textContent = 'searching…';
   try {
     const res = await fetch('/search', {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
-      body: JSON.stringify({ query, k: Number(k.value) }),
+      body: JSON.stringify({ q: query, k: Number(k.value) }),
     });
     const data = await res.json();
     if (!res.ok) throw new Error(data.error ? data.error.message : res.statusText);
@@ -90,5 +89,28 @@ form.addEventListener('submit', async (ev) => {
     list.replaceChildren();
     status.textContent = 'error: ' + e.message;
   }
+}
+
+form.addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const query = q.value.trim();
+  if (!query) return;
+  // The address names the search (/?q=...&k=...), so it can be bookmarked, shared or reloaded.
+  const url = new URL(location.href);
+  url.searchParams.set('q', query);
+  url.searchParams.set('k', k.value);
+  url.searchParams.delete('query');
+  history.replaceState(null, '', url);
+  run(query);
 });
+
+// /?q=... (or ?query=..., as the API takes) fills the box and searches at once; ?k= picks the count.
+const params = new URLSearchParams(location.search);
+const asked = (params.get('q') || params.get('query') || '').trim();
+const askedK = params.get('k');
+if (askedK && [...k.options].some((o) => o.value === askedK)) k.value = askedK;
+if (asked) {
+  q.value = asked;
+  run(asked);
+}
 `;

@@ -7,8 +7,10 @@
  *   GET  /                   the search page (+ /app.js)
  *   GET  /health             {"status":"ok","count":N}
  *   GET  /info               dimension, count, params, model of the index
- *   GET  /search?q=..&k=..&ef=..
- *   POST /search             {"query": "...", "k": 10, "ef": 100}
+ *   GET  /search?q=..&k=..&ef=..        (query= is the same as q=)
+ *   POST /search             {"q": "...", "k": 10, "ef": 100}   ("query" is the same as "q")
+ * One parameter, two spellings everywhere: `q` (what search URLs use) and `query` (what the
+ * response echoes); giving both with different texts is a 400.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -101,9 +103,11 @@ export function createSearchServer(opts: ServerOptions): Server {
     return p;
   }
 
-  async function search(params: { query: unknown; k: unknown; ef: unknown }): Promise<object> {
-    const { query } = params;
-    if (typeof query !== 'string' || !query.trim()) throw new HttpError(400, 'query must be a non-empty string');
+  async function search(params: { q: unknown; query: unknown; k: unknown; ef: unknown }): Promise<object> {
+    const given = (v: unknown) => v !== undefined && v !== null;
+    if (given(params.q) && given(params.query) && params.q !== params.query) throw new HttpError(400, 'give the query as q or as query, not both with different texts');
+    const query = given(params.q) ? params.q : params.query;
+    if (typeof query !== 'string' || !query.trim()) throw new HttpError(400, 'q (or query) must be a non-empty string');
     if (query.length > maxChars) throw new HttpError(413, `query is longer than ${maxChars} characters`);
     const k = intParam('k', params.k, 10, 1, maxK);
     const efAsked = params.ef === undefined || params.ef === null ? undefined : intParam('ef', params.ef, 0, 1, maxEf);
@@ -144,18 +148,18 @@ export function createSearchServer(opts: ServerOptions): Server {
       case '/search':
         allow(['GET', 'POST']);
         if (method === 'GET') {
-          return search({ query: url.searchParams.get('q'), k: url.searchParams.get('k') ?? undefined, ef: url.searchParams.get('ef') ?? undefined });
+          return search({ q: url.searchParams.get('q'), query: url.searchParams.get('query'), k: url.searchParams.get('k') ?? undefined, ef: url.searchParams.get('ef') ?? undefined });
         } else {
           const body = await readBody(req, maxBody);
           let parsed: unknown;
           try {
             parsed = JSON.parse(body);
           } catch {
-            throw new HttpError(400, 'request body must be JSON: {"query": "...", "k": 10}');
+            throw new HttpError(400, 'request body must be JSON: {"q": "...", "k": 10}');
           }
           if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new HttpError(400, 'request body must be a JSON object');
           const o = parsed as Record<string, unknown>;
-          return search({ query: o.query, k: o.k, ef: o.ef });
+          return search({ q: o.q, query: o.query, k: o.k, ef: o.ef });
         }
       default:
         throw new HttpError(404, 'not found');
