@@ -256,6 +256,23 @@ function sendError(res: ServerResponse, e: HttpError, req: IncomingMessage): voi
   if (e.status === 413) req.resume();
 }
 
+/**
+ * Stop accepting connections and resolve once the server is closed: idle keep-alive
+ * connections are dropped at once, requests in progress get `graceMs` to finish.
+ */
+export function closeServer(server: Server, graceMs = 2000): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) return resolve();
+    const force = setTimeout(() => server.closeAllConnections(), graceMs);
+    force.unref();
+    server.close(() => {
+      clearTimeout(force);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}
+
 /** Listen and resolve with the bound address (port 0 picks a free port). */
 export function listen(server: Server, port: number, host = '127.0.0.1'): Promise<{ host: string; port: number; url: string }> {
   return new Promise((resolve, reject) => {
