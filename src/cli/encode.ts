@@ -57,7 +57,7 @@ function pickColumn(table: Table): Column {
     if (found) return found;
     throw new UserError(`${table.path}: has ${table.header.length} columns (${table.header.join(', ')}); choose the text column with --column`);
   }
-  const width = Math.max(...table.rows.map((r) => (Array.isArray(r.cells) ? r.cells.length : 0)));
+  const width = table.rows.reduce((m, r) => Math.max(m, Array.isArray(r.cells) ? r.cells.length : 0), 0);
   if (width <= 1) return 0;
   throw new UserError(`${table.path}: has ${width} unnamed columns; choose the text column with --column (a 0-based index)`);
 }
