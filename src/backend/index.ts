@@ -154,7 +154,7 @@ async function loadAutoTfjs(): Promise<boolean> {
  * `--json` output). Calling it again with the same name (and the same --threads) is a no-op,
  * and so is `auto` once something was chosen.
  */
-export async function initBackend(name: BackendName | string = 'auto', opts: { quiet?: boolean } = {}): Promise<string> {
+export async function initBackend(name: BackendName | string = 'auto', opts: { quiet?: boolean; training?: boolean } = {}): Promise<string> {
   const threads = requestedThreads ?? physicalCores();
   if (chosen && (name === 'auto' || name === chosen) && (chosen !== 'onnx' || chosenThreads === threads)) return chosen;
   if (!(BACKENDS as readonly string[]).includes(name)) {
@@ -190,7 +190,8 @@ export async function initBackend(name: BackendName | string = 'auto', opts: { q
     setInferenceEngine(onnx.engine);
     chosen = 'onnx';
     chosenThreads = threads;
-    line = `onnx (onnxruntime-node ${onnx.version}, ${threads} thread${threads === 1 ? '' : 's'}; training on ${tfjsName})`;
+    const trainer = opts.training && trainsOnOnnx(tfjsName) ? 'onnx' : tfjsName;
+    line = `onnx (onnxruntime-node ${onnx.version}, ${threads} thread${threads === 1 ? '' : 's'}; training on ${trainer})`;
   } else {
     setInferenceEngine(null);
     chosen = tfjsName;
@@ -218,6 +219,20 @@ export async function readToHost<K>(tensors: Map<K, tf.Tensor>): Promise<Map<K, 
   const keys = [...tensors.keys()];
   const values = await Promise.all(keys.map((k) => tensors.get(k)!.data()));
   return new Map(keys.map((k, i) => [k, values[i] as Float32Array]));
+}
+
+/**
+ * Whether training runs on the onnx training engine (src/engine/onnx/training.ts): when onnx
+ * was chosen and the tfjs backend underneath is not tfjs-node (libtensorflow trains natively;
+ * wasm and cpu are 3-8x slower than the onnx engine: benchmarks/RESULTS.md).
+ */
+function trainsOnOnnx(tfjsName: string): boolean {
+  return tfjsName !== 'tensorflow';
+}
+
+/** The training engine and its threads for `train()`, from what initBackend chose. */
+export function trainingEngine(): { engine: 'onnx'; threads: number } | { engine: 'tfjs' } {
+  return chosen === 'onnx' && chosenThreads !== null && trainsOnOnnx(tf.getBackend()) ? { engine: 'onnx', threads: chosenThreads } : { engine: 'tfjs' };
 }
 
 /** What initBackend chose: 'onnx' (inference on onnxruntime, see tfjsBackend()) or the tfjs backend; null before. */

@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
-import { initBackend } from '../backend/index.js';
+import { initBackend, trainingEngine } from '../backend/index.js';
 import { UserError } from '../errors.js';
 import { loadRecipe } from '../recipe/index.js';
 import { train } from '../training/index.js';
@@ -56,7 +56,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
   handler: async (argv) => {
     if (argv.allowChangedData && !argv.resume) throw new UserError('--allow-changed-data: only means something with --resume');
     const recipe = loadRecipe(argv.recipe);
-    await initBackend(argv.backend);
+    await initBackend(argv.backend, { training: true });
     const controller = new AbortController();
     let interrupts = 0;
     const onSigint = () => {
@@ -67,7 +67,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     };
     process.on('SIGINT', onSigint);
     try {
-      const r = await train(recipe, { resume: argv.resume, allowChangedData: argv.allowChangedData, signal: controller.signal, test: testHooks() });
+      const r = await train(recipe, { ...trainingEngine(), resume: argv.resume, allowChangedData: argv.allowChangedData, signal: controller.signal, test: testHooks() });
       const fmt = (m: Record<string, number> | null) => (m && recipe.evaluation.monitor in m ? m[recipe.evaluation.monitor].toFixed(4) : 'n/a');
       process.stdout.write(
         `done: ${r.steps} steps${r.stoppedEarly ? ' (stopped early)' : ''}; dev ${recipe.evaluation.monitor}: ${fmt(r.startMetrics)} before, ${fmt(r.finalMetrics)} after` +

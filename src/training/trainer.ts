@@ -133,6 +133,8 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
   // The onnx engine keeps the weights and steps them on the host (same update, bit for bit).
   const optimizer = opts.engine === 'onnx' ? new HostAdamW(adam) : new AdamOptimizer(adam);
   let engine: OnnxTrainingEngine | null = null;
+  /** What does the arithmetic, as recorded in checkpoints: a resume on another one is not bit-identical. */
+  const engineName = opts.engine === 'onnx' ? `onnx, ${opts.threads ?? 'default'} threads` : `tfjs ${tf.getBackend()}`;
   const { stepsPerEpoch, totalSteps } = countSteps(recipe, data.train);
   const warmup = recipe.schedule.warmup_ratio !== null ? warmupFromRatio(recipe.schedule.warmup_ratio, totalSteps) : recipe.schedule.warmup_steps;
   const schedule = makeSchedule(recipe.schedule.name, recipe.optimizer.lr, warmup, totalSteps);
@@ -150,7 +152,7 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
       if (!found) throw new UserError(`--resume: no complete checkpoint in ${ckptRoot}`);
       const ck = loadCheckpoint(found.dir);
       checkSameRecipe(recipe, ck.recipeYaml, found.dir);
-      const st = ck.state as unknown as LoopState & { weightsIndex: TensorIndexEntry[]; optimizerIndex: TensorIndexEntry[]; optimizerStep: number; losses: number[]; data?: DataFingerprints };
+      const st = ck.state as unknown as LoopState & { weightsIndex: TensorIndexEntry[]; optimizerIndex: TensorIndexEntry[]; optimizerStep: number; losses: number[]; data?: DataFingerprints; engine?: string };
       checkResumeData(data.fingerprints, st.data, found.dir, !!opts.allowChangedData, log);
       restore(all, { index: st.weightsIndex, data: ck.weights });
       if (ck.optimizer) optimizer.setState(unpackMoments(st.optimizerIndex, ck.optimizer, st.optimizerStep), trainable);
@@ -158,6 +160,10 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
       state = pickState(st);
       losses.push(...st.losses);
       truncateMetrics(metricsFile, state.step);
+      // Bit-identical resume needs the same arithmetic: the same engine and thread count.
+      if (st.engine !== undefined && st.engine !== engineName) {
+        log(`note: this run was checkpointed training on ${st.engine} and now trains on ${engineName}; it will differ slightly (float rounding) from an uninterrupted run (resume with the same --backend and --threads to continue it exactly)`);
+      }
       log(`resuming from ${found.dir} (step ${state.step} of ${totalSteps})`);
     } else {
       writeFileAtomic(metricsFile, '');
@@ -197,7 +203,7 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
           weights: w.data,
           optimizer: moments.data,
           best: best ? best.data : null,
-          state: { ...state, weightsIndex: w.index, optimizerIndex: moments.index, optimizerStep: optimizer.stepCount, losses, rng: { seed: recipe.training.seed, batchOrder: 'makeBatches(seed, epoch)' }, data: data.fingerprints },
+          state: { ...state, weightsIndex: w.index, optimizerIndex: moments.index, optimizerStep: optimizer.stepCount, losses, rng: { seed: recipe.training.seed, batchOrder: 'makeBatches(seed, epoch)' }, data: data.fingerprints, engine: engineName },
           recipeYaml,
         },
         recipe.training.keep_checkpoints,
