@@ -18,7 +18,7 @@
  * subclass with a one-line message; anything else is a bug in sbert-train.
  */
 import { isAbsolute, resolve } from 'node:path';
-import { BACKENDS, configureBackend, currentBackend, initBackend as initBackendInternal, type BackendName } from './backend/index.js';
+import { BACKENDS, configureBackend, currentBackend, initBackend as initBackendInternal, trainingEngine, type BackendName } from './backend/index.js';
 import { loadEncoder as loadEncoderInternal, type LoadOptions, type SentenceEncoder } from './models/index.js';
 import type { Encoder } from './models/types.js';
 import { loadRecipe, parseRecipe, type Recipe } from './recipe/index.js';
@@ -114,10 +114,21 @@ export interface TrainOptions {
   progress?: boolean;
   /** Where status lines go (default: stderr). Pass `() => {}` for silence. */
   log?: (line: string) => void;
-  /** What runs the encoder's forward and backward passes: `tfjs` (default, the reference) or `onnx` (onnxruntime-node; the losses stay in tfjs). */
+  /**
+   * What runs the encoder's forward and backward passes: `onnx` (onnxruntime-node; the losses
+   * stay in tfjs) or `tfjs` (the reference). Default: what the backend chose, as the CLI does
+   * (`onnx` when onnxruntime-node loaded and tfjs-node is not installed).
+   */
   engine?: 'tfjs' | 'onnx';
-  /** onnxruntime intra-op threads for engine `onnx` (keep it fixed for a bit-identical resume). */
+  /** onnxruntime intra-op threads for engine `onnx` (default: the backend's; keep it fixed for a bit-identical resume). */
   threads?: number;
+}
+
+/** The training engine: as asked, else the one the backend chose (src/backend trainingEngine). */
+function chooseEngine(engine: 'tfjs' | 'onnx' | undefined, threads: number | undefined): { engine: 'tfjs' | 'onnx'; threads?: number } {
+  const chosen = trainingEngine();
+  if (engine === undefined) return chosen.engine === 'onnx' ? { engine: 'onnx', threads: threads ?? chosen.threads } : { engine: 'tfjs' };
+  return { engine, threads: threads ?? ('threads' in chosen ? chosen.threads : undefined) };
 }
 
 /**
@@ -141,8 +152,7 @@ export async function train(recipe: string | Recipe | RecipeInput, opts: TrainOp
     signal: rest.signal,
     progress: rest.progress,
     log: rest.log,
-    engine: rest.engine,
-    threads: rest.threads,
+    ...chooseEngine(rest.engine, rest.threads),
   });
   return { ...result, modelDir: result.modelDir ?? resolved.output.model_dir };
 }
