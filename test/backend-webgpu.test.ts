@@ -83,7 +83,8 @@ test('training on webgpu follows cpu step for step (cosine MSE with clipping, on
       const recipe = parseRecipe(
         {
           model: { base: 'builtin:tiny', max_seq_length: 16 },
-          data: { train: file, dev: 'scored.csv', score_scale: file === 'scored.csv' ? [0, 5] : null },
+          // A contrastive loss needs 0/1 labels in its dev set too (labels are checked against the loss).
+          data: { train: file, dev: file, score_scale: file === 'scored.csv' ? [0, 5] : null },
           loss,
           optimizer: { lr: 1e-3, clip_grad_norm: 0.5 },
           training: { batch_size: 4, epochs: 2, max_steps: 3, checkpoint_every: 2, shuffle: false },
