@@ -6,6 +6,7 @@
  * and `encode()` with the `onnx` backend (src/engine/onnx/inference.ts: the cached session,
  * batches of different lengths, Normalize on the host), both against tfjs on wasm.
  */
+import { CONFIG_KEYS } from '../src/models/pooling.js';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -22,14 +23,7 @@ import { hfConfig, makeModelFolder, type TestArch } from './helpers/models.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'sbert-onnx-parity-'));
 const ARCHS: TestArch[] = ['bert', 'distilbert', 'roberta', 'xlm-roberta', 'mpnet'];
-const POOLING_KEYS: Record<string, string> = {
-  cls: 'pooling_mode_cls_token',
-  max: 'pooling_mode_max_tokens',
-  mean: 'pooling_mode_mean_tokens',
-  mean_sqrt_len: 'pooling_mode_mean_sqrt_len_tokens',
-  weightedmean: 'pooling_mode_weightedmean_tokens',
-  lasttoken: 'pooling_mode_lasttoken',
-};
+const POOLING_KEYS: Record<string, string> = CONFIG_KEYS;
 // Lengths 2..32 tokens (the longest truncated), so every row but one is padded.
 const TEXTS = ['a somewhat longer sentence about nurses and engineers', '', 'x', 'Ünïcödé ✓ データ', 'z'.repeat(100), 'two words'];
 const TOL = 1e-4;

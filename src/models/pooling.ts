@@ -10,7 +10,8 @@ import { ModelError } from '../errors.js';
 export const POOLING_MODES = ['cls', 'max', 'mean', 'mean_sqrt_len', 'weightedmean', 'lasttoken'] as const;
 export type PoolingMode = (typeof POOLING_MODES)[number];
 
-const CONFIG_KEYS: Record<PoolingMode, string> = {
+/** The 1_Pooling/config.json flag of each mode. */
+export const CONFIG_KEYS: Record<PoolingMode, string> = {
   cls: 'pooling_mode_cls_token',
   max: 'pooling_mode_max_tokens',
   mean: 'pooling_mode_mean_tokens',

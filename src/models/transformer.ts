@@ -27,7 +27,8 @@ export interface ParamSpec {
   group: 'embeddings' | number | 'other';
 }
 
-interface LayerNames {
+/** The names of one layer's weights, by role (the ONNX lowering reads them too). */
+export interface LayerNames {
   q: string;
   k: string;
   v: string;

@@ -17,6 +17,7 @@
  * Linear weights are initializers named as in the checkpoint but stored [in, out] (tfjs's
  * layout, PyTorch's transposed) so every projection is a plain MatMul.
  */
+import type { LayerNames } from '../../models/transformer.js';
 import { readToHost } from '../../backend/index.js';
 import type { TransformerConfig } from '../../models/config.js';
 import type { PoolingMode } from '../../models/pooling.js';
@@ -76,17 +77,8 @@ export function initializerWeights(weights: NamedWeights): WeightSource {
   };
 }
 
-/** The names of one layer's weights, by role, in the order paramSpecs lists them. */
-interface LayerWeights {
-  q: string;
-  k: string;
-  v: string;
-  o: string;
-  ln1: string;
-  ffIn: string;
-  ffOut: string;
-  ln2: string;
-}
+/** The names of one layer's weights, by role, in the order paramSpecs lists them (the tfjs model's own type). */
+type LayerWeights = LayerNames;
 
 const LAYER_ROLES: (keyof LayerWeights)[] = ['q', 'k', 'v', 'o', 'ln1', 'ffIn', 'ffOut', 'ln2'];
 
