@@ -7,9 +7,13 @@ import { loadRecipe, RECIPE_SCHEMA } from '../src/recipe/index.js';
 import type { FieldSpec } from '../src/recipe/schema.js';
 import { ROOT, SHARED } from './helpers/cli.js';
 
+/** Every documented key: nested fields as `a.b`, the fields of list items as `a[].b`, each shape of a oneOf. */
 function keys(spec: FieldSpec, path: string): string[] {
-  if (spec.kind !== 'object') return [path];
-  return Object.entries(spec.fields).flatMap(([k, f]) => keys(f, path ? `${path}.${k}` : k));
+  const fields = (fs: Record<string, FieldSpec>, prefix: string) => Object.entries(fs).flatMap(([k, f]) => keys(f, prefix ? `${prefix}.${k}` : k));
+  if (spec.kind === 'object') return fields(spec.fields, path);
+  if (spec.kind === 'list' && spec.items.kind === 'object') return [path, ...fields(spec.items.fields, `${path}[]`)];
+  if (spec.kind === 'oneOf') return [...new Set(spec.options.flatMap((o) => keys(o, path)))];
+  return [path];
 }
 
 test('recipes/README.md lists every recipe key with its default', () => {

@@ -12,6 +12,7 @@ import { initBackend, trainingEngine } from '../backend/index.js';
 import { UserError } from '../errors.js';
 import { loadRecipe } from '../recipe/index.js';
 import { train } from '../training/index.js';
+import { runTask } from '../training/tasks.js';
 
 /**
  * Where a finished run's results are, one `label: path` a line: the model, the run folder, and
@@ -67,6 +68,11 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     };
     process.on('SIGINT', onSigint);
     try {
+      if (recipe.task !== 'embedding') {
+        const r = await runTask(recipe, { ...trainingEngine(), resume: argv.resume, allowChangedData: argv.allowChangedData, signal: controller.signal, test: testHooks() });
+        process.stdout.write(`done: ${r.steps} steps; ${r.summary}\n${whereToLook(r.runDir, r.modelDir)}`);
+        return;
+      }
       const r = await train(recipe, { ...trainingEngine(), resume: argv.resume, allowChangedData: argv.allowChangedData, signal: controller.signal, test: testHooks() });
       const fmt = (m: Record<string, number> | null) => (m && recipe.evaluation.monitor in m ? m[recipe.evaluation.monitor].toFixed(4) : 'n/a');
       process.stdout.write(

@@ -14,8 +14,8 @@ import { validateValue } from './validate.js';
 import { checkRules, lossRequirements } from './rules.js';
 import type { Recipe } from './types.js';
 
-export type { Recipe, LossName, Column } from './types.js';
-export { RECIPE_SCHEMA, LOSS_NAMES } from './schema.js';
+export type { Recipe, LossName, Column, Task } from './types.js';
+export { RECIPE_SCHEMA, LOSS_NAMES, TASKS } from './schema.js';
 export { lossRequirements } from './rules.js';
 export { nearest, editDistance } from './validate.js';
 

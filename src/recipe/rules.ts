@@ -8,6 +8,7 @@ import { homedir } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { createLoss } from '../losses/index.js';
 import type { LossName, Recipe } from './types.js';
+import { checkTaskRules } from './task-rules.js';
 
 /**
  * What each loss needs from a batch and which recipe parameters it reads, taken from the Loss
@@ -31,6 +32,14 @@ export function lossRequirements(name: LossName): { minTexts: number; maxTexts: 
 /** `recipeFile`: the recipe's own path, when it came from a file (an input the run must not overwrite either). */
 export function checkRules(r: Recipe, problems: string[], recipeFile?: string): void {
   const req = lossRequirements(r.loss.name);
+  // The loss (and what it asks of the data) is the embedding task's; the other tasks check their own keys.
+  if (r.task === 'embedding') checkLoss(r, req, problems);
+  else checkTaskRules(r, problems);
+  checkCommon(r, req, problems);
+  checkOutputPaths(r, problems, recipeFile);
+}
+
+function checkLoss(r: Recipe, req: ReturnType<typeof lossRequirements>, problems: string[]): void {
   const nTexts = r.data.columns.texts.length;
   if (nTexts < req.minTexts || nTexts > req.maxTexts) {
     const want = req.minTexts === req.maxTexts ? `${req.minTexts}` : `${req.minTexts} to ${req.maxTexts}`;
@@ -47,6 +56,10 @@ export function checkRules(r: Recipe, problems: string[], recipeFile?: string): 
       problems.push(`loss.${p}: not used by loss '${r.loss.name}'${req.params.length ? ` (it takes ${req.params.join(', ')})` : ' (it takes no parameters)'}`);
     }
   }
+}
+
+/** Rules every task shares: the column mapping, the data files, the dev set, the schedule, the monitor. */
+function checkCommon(r: Recipe, req: ReturnType<typeof lossRequirements>, problems: string[]): void {
   const cols = [...r.data.columns.texts, ...(r.data.columns.label === null ? [] : [r.data.columns.label])];
   const byName = cols.filter((c) => typeof c === 'string').length;
   if (byName > 0 && byName < cols.length) {
@@ -86,10 +99,9 @@ export function checkRules(r: Recipe, problems: string[], recipeFile?: string): 
   if (monitorIsLoss && r.evaluation.monitor !== 'dev_loss') {
     problems.push(`evaluation.monitor: the only loss metric is 'dev_loss', got '${r.evaluation.monitor}'`);
   }
-  if (!monitorIsLoss && hasDev && !req.needsLabel) {
+  if (r.task === 'embedding' && !monitorIsLoss && hasDev && !req.needsLabel) {
     problems.push(`evaluation.monitor: '${r.evaluation.monitor}' needs a scored dev set; loss '${r.loss.name}' has no labels, monitor dev_loss instead`);
   }
-  checkOutputPaths(r, problems, recipeFile);
 }
 
 /** What a run writes at the top of output.dir besides the model (src/training/run-folder.ts knows the same names). */

@@ -16,7 +16,17 @@ export type FieldSpec =
   | { kind: 'numberPair'; default?: [number, number] | null; nullable?: boolean; min?: number; max?: number; exclusiveMax?: boolean; why: string; doc?: string }
   | { kind: 'columnList'; default?: (string | number)[]; minItems: number; why: string; doc?: string }
   | { kind: 'column'; default?: string | number | null; nullable?: boolean; why: string; doc?: string }
-  | { kind: 'object'; fields: Record<string, FieldSpec>; nullable?: boolean; default?: null; why?: string; doc?: string };
+  | { kind: 'object'; fields: Record<string, FieldSpec>; nullable?: boolean; default?: null; why?: string; doc?: string }
+  /** A list whose every item is checked against `items` (paths `key[i]`). */
+  | { kind: 'list'; items: FieldSpec; minItems?: number; maxItems?: number; unique?: boolean; nullable?: boolean; default?: unknown[] | null; why: string; doc?: string }
+  /** A mapping from free-form names to values checked against `values` (prompts by name, ...). */
+  | { kind: 'map'; values: FieldSpec; nullable?: boolean; default?: Record<string, unknown> | null; why: string; doc?: string }
+  /**
+   * One of several shapes, told apart by the value's YAML type (a string, a number, a boolean, a
+   * list or a mapping): the first option of that type checks it. E.g. a file name or a list of
+   * datasets.
+   */
+  | { kind: 'oneOf'; options: FieldSpec[]; nullable?: boolean; required?: boolean; default?: unknown; why: string; doc?: string };
 
 export const LOSS_NAMES = [
   'cosine_mse',
@@ -29,6 +39,12 @@ export const LOSS_NAMES = [
 ] as const;
 
 export const POOLING_MODES = ['mean', 'cls', 'max'] as const;
+/**
+ * What a recipe trains: `embedding` the Siamese sentence encoder (the losses above), `mlm`
+ * masked-language-model pretraining on domain text, `distill` a student from a teacher's
+ * embeddings, `classification` a head on the sentence embedding.
+ */
+export const TASKS = ['embedding', 'mlm', 'distill', 'classification'] as const;
 export const OPTIMIZERS = ['adamw', 'adam'] as const;
 export const SCHEDULES = ['constant', 'linear', 'cosine'] as const;
 
@@ -36,6 +52,7 @@ export const RECIPE_SCHEMA: { kind: 'object'; fields: Record<string, FieldSpec> 
   kind: 'object',
   fields: {
     name: { kind: 'string', nullable: true, default: null, why: 'null = the recipe file name without .yaml; names the default output folder' },
+    task: { kind: 'enum', values: TASKS, default: 'embedding', why: 'sentence-embedding fine-tuning is what most recipes do; mlm, distill and classification are the domain-adaptation steps around it' },
     model: {
       kind: 'object',
       fields: {

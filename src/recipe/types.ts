@@ -2,13 +2,15 @@
  * The fully resolved recipe: every default applied, every path absolute. Everything after
  * `loadRecipe` takes this type and never looks at raw YAML again.
  */
-import type { LOSS_NAMES, OPTIMIZERS, POOLING_MODES, SCHEDULES } from './schema.js';
+import type { LOSS_NAMES, OPTIMIZERS, POOLING_MODES, SCHEDULES, TASKS } from './schema.js';
 
 export type LossName = (typeof LOSS_NAMES)[number];
 export type Column = string | number;
+export type Task = (typeof TASKS)[number];
 
 export interface Recipe {
   name: string;
+  task: Task;
   model: {
     base: string;
     pooling: (typeof POOLING_MODES)[number] | null;

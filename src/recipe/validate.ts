@@ -168,7 +168,94 @@ export function validateValue(value: unknown, spec: FieldSpec, path: string, pro
       }
       return out;
     }
+    case 'list': {
+      if (!Array.isArray(value)) {
+        problems.push(`${where}: must be a list, got ${typeName(value)}`);
+        return undefined;
+      }
+      if (spec.minItems !== undefined && value.length < spec.minItems) {
+        problems.push(`${where}: must list at least ${spec.minItems} item(s), got ${value.length}`);
+        return undefined;
+      }
+      if (spec.maxItems !== undefined && value.length > spec.maxItems) {
+        problems.push(`${where}: must list at most ${spec.maxItems} item(s), got ${value.length}`);
+        return undefined;
+      }
+      const before = problems.length;
+      const out = value.map((item, i) => validateValue(item, spec.items, `${path}[${i}]`, problems));
+      if (problems.length > before) return undefined;
+      if (spec.unique) {
+        const seen = new Set<string>();
+        for (const [i, item] of out.entries()) {
+          const k = JSON.stringify(item);
+          if (seen.has(k)) {
+            problems.push(`${path}[${i}]: ${k} is listed twice`);
+            return undefined;
+          }
+          seen.add(k);
+        }
+      }
+      return out;
+    }
+    case 'map': {
+      if (typeof value !== 'object' || Array.isArray(value)) {
+        problems.push(`${where}: must be a mapping (name: value), got ${typeName(value)}`);
+        return undefined;
+      }
+      const out: Record<string, unknown> = {};
+      const before = problems.length;
+      for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+        const p = `${path}.${printable(k)}`;
+        if (k.trim() === '') problems.push(`${p}: empty name`);
+        else out[k] = validateValue(v, spec.values, p, problems);
+      }
+      return problems.length > before ? undefined : out;
+    }
+    case 'oneOf': {
+      const option = spec.options.find((o) => shapeOf(o) === yamlShape(value));
+      if (!option) {
+        const wants = [...new Set(spec.options.map(shapeOf))].map((s) => SHAPE_NAMES[s]).join(' or ');
+        problems.push(`${where}: must be ${wants}, got ${typeName(value)}`);
+        return undefined;
+      }
+      return validateValue(value, option, path, problems);
+    }
   }
+}
+
+type Shape = 'string' | 'number' | 'boolean' | 'list' | 'mapping';
+const SHAPE_NAMES: Record<Shape, string> = { string: 'a string', number: 'a number', boolean: 'true or false', list: 'a list', mapping: 'a mapping' };
+
+/** The YAML type a spec accepts (for `oneOf`). */
+function shapeOf(spec: FieldSpec): Shape {
+  switch (spec.kind) {
+    case 'string':
+    case 'enum':
+    case 'column':
+      return 'string';
+    case 'number':
+      return 'number';
+    case 'boolean':
+      return 'boolean';
+    case 'numberPair':
+    case 'columnList':
+    case 'list':
+      return 'list';
+    case 'object':
+    case 'map':
+      return 'mapping';
+    case 'oneOf':
+      throw new Error('internal: oneOf inside oneOf');
+  }
+}
+
+function yamlShape(v: unknown): Shape | null {
+  if (typeof v === 'string') return 'string';
+  if (typeof v === 'number') return 'number';
+  if (typeof v === 'boolean') return 'boolean';
+  if (Array.isArray(v)) return 'list';
+  if (typeof v === 'object' && v !== null) return 'mapping';
+  return null;
 }
 
 function isColumn(v: unknown): v is string | number {
