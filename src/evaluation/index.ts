@@ -11,6 +11,11 @@
  *     recall / ap per similarity, with thresholds; primary cosine_ap.
  *   evaluateRetrieval(encoder, { queries, corpus, relevant }, { ks }) -> accuracy@k,
  *     precision@k, recall@k, mrr@k, ndcg@k, map@k; primary cosine_ndcg@10.
+ *   evaluateTriplets(encoder, [{ anchor, positive, negative }], { name }) -> accuracy per
+ *     similarity (sim(a, p) > sim(a, n)) and max_accuracy; primary cosine_accuracy.
+ *   evaluateParaphraseMining(encoder, { sentences, duplicates }, { topK, maxPairs }) -> mined
+ *     pairs by cosine against gold duplicates: average_precision, f1, precision, recall,
+ *     threshold; primary average_precision.
  * With `name: 'stsb-dev'` every key is prefixed: `stsb-dev_spearman_cosine`.
  *
  * Reports: writeReport(dir, data) writes report.json, report.md and report.html, where
@@ -32,5 +37,7 @@ export { SIMILARITY_FNS, pairScore, pairScores, embedUnique, type SimilarityFnNa
 export { evaluateSts, stsMetrics, type StsEvaluation, type StsOptions } from './sts-evaluator.js';
 export { evaluateBinary, binaryMetrics, type LabelledPair } from './binary-evaluator.js';
 export { evaluateRetrieval, retrievalMetrics, DEFAULT_KS, type RetrievalData, type RetrievalKs } from './retrieval-evaluator.js';
+export { evaluateTriplets, tripletMetrics, tripletAccuracy, type Triplet } from './triplet-evaluator.js';
+export { evaluateParaphraseMining, minePairs, paraphraseMiningMetrics, MINING_DEFAULTS, type ParaphraseData, type MinedPair, type MiningOptions } from './paraphrase-mining-evaluator.js';
 export { readBeirFolder } from './retrieval-data.js';
 export { writeReport, reportMarkdown, reportHtml, type ReportData, type ModelResults, type ScatterData, type TrainingHistory, type ReportPaths } from './report.js';

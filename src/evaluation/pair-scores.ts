@@ -11,7 +11,8 @@ export type SimilarityFnName = (typeof SIMILARITY_FNS)[number];
 
 const f32 = Math.fround;
 
-function normalizeF32(a: Float32Array): Float32Array {
+/** The row divided by its L2 norm (at least 1e-12), in float32 as torch.nn.functional.normalize. */
+export function normalizeF32(a: Float32Array): Float32Array {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += a[i] * a[i];
   const n = Math.max(f32(Math.sqrt(s)), 1e-12);
@@ -20,7 +21,8 @@ function normalizeF32(a: Float32Array): Float32Array {
   return out;
 }
 
-function dotF32(a: Float32Array, b: Float32Array): number {
+/** Dot product, accumulated as the pair scores are and rounded to float32. */
+export function dotF32(a: Float32Array, b: Float32Array): number {
   let s = 0;
   for (let i = 0; i < a.length; i++) s += a[i] * b[i];
   return f32(s);
@@ -58,12 +60,12 @@ export function pairScores(fn: SimilarityFnName, a: readonly Float32Array[], b: 
  * dev sets more) and hand back a lookup. Order of first appearance, so runs are reproducible.
  */
 export async function embedUnique(
-  encoder: { encode(texts: string[], opts?: { batchSize?: number; progress?: boolean }): Promise<Float32Array[]> },
+  encoder: { encode(texts: string[], opts?: { batchSize?: number; progress?: boolean; prompt?: string }): Promise<Float32Array[]> },
   texts: Iterable<string>,
-  opts: { batchSize?: number; progress?: boolean } = {},
+  opts: { batchSize?: number; progress?: boolean; prompt?: string } = {},
 ): Promise<Map<string, Float32Array>> {
   const unique = [...new Set(texts)];
-  const rows = await encoder.encode(unique, { batchSize: opts.batchSize ?? 32, progress: opts.progress });
+  const rows = await encoder.encode(unique, { batchSize: opts.batchSize ?? 32, progress: opts.progress, ...(opts.prompt !== undefined ? { prompt: opts.prompt } : {}) });
   if (rows.length !== unique.length) throw new Error(`encoder returned ${rows.length} rows for ${unique.length} texts`);
   return new Map(unique.map((t, i) => [t, rows[i] instanceof Float32Array ? rows[i] : Float32Array.from(rows[i])]));
 }

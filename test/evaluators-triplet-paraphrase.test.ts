@@ -1,0 +1,118 @@
+/**
+ * Triplet and paraphrase-mining evaluators against values computed independently with numpy,
+ * scipy and scikit-learn (benchmarks/peers/triplet_paraphrase_fixture.py, committed output in
+ * test/fixtures/metrics/triplet_paraphrase.json), on the same fixed embeddings; hand-made cases;
+ * and the encoder-driven evaluators on an encoder that returns those embeddings.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Encoder } from '../src/models/types.js';
+import { evaluateParaphraseMining, evaluateTriplets, minePairs, paraphraseMiningMetrics, tripletAccuracy, tripletMetrics } from '../src/evaluation/index.js';
+
+const ROOT = join(import.meta.dirname, '..');
+interface Fixture {
+  triplet: { anchors: number[][]; positives: number[][]; negatives: number[][]; expected: Record<string, number> };
+  paraphrase: { embeddings: number[][]; gold: [number, number][]; cases: Array<{ top_k: number; mined_pairs?: number; expected: Record<string, number> }> };
+}
+const FIX = JSON.parse(readFileSync(join(ROOT, 'test', 'fixtures', 'metrics', 'triplet_paraphrase.json'), 'utf8')) as Fixture;
+const rows = (xs: number[][]) => xs.map((r) => Float32Array.from(r));
+
+/** An encoder that maps each text to a fixed row (text `s<i>` -> row i); only `encode` is used. */
+function lookupEncoder(table: Map<string, Float32Array>): Encoder {
+  return {
+    dim: table.values().next().value!.length,
+    async encode(texts: string[]) {
+      return texts.map((t) => {
+        const r = table.get(t);
+        if (!r) throw new Error(`no row for ${t}`);
+        return r;
+      });
+    },
+  } as unknown as Encoder;
+}
+
+test('tripletAccuracy: strict comparison with an optional margin, by hand', () => {
+  assert.equal(tripletAccuracy([0.9, 0.5, 0.3, 0.2], [0.1, 0.5, 0.4, 0.1]), 0.5); // the tie at 0.5 is a miss
+  assert.equal(tripletAccuracy([0.9, 0.5, 0.3, 0.2], [0.1, 0.5, 0.4, 0.1], 0.2), 0.25);
+  assert.ok(Number.isNaN(tripletAccuracy([], [])));
+  assert.throws(() => tripletAccuracy([1], [1, 2]), /1 vs 2/);
+});
+
+test('tripletMetrics: accuracy for each similarity equals the scipy / numpy fixture', () => {
+  const t = FIX.triplet;
+  const m = tripletMetrics(rows(t.anchors), rows(t.positives), rows(t.negatives));
+  for (const fn of ['cosine', 'dot', 'euclidean', 'manhattan', 'max']) {
+    assert.equal(m[`${fn}_accuracy`], t.expected[`${fn}_accuracy`], `${fn}_accuracy`);
+  }
+  // the fixture is not degenerate: the similarities disagree on some triplets
+  assert.notEqual(t.expected.cosine_accuracy, t.expected.euclidean_accuracy);
+});
+
+test('evaluateTriplets: encodes the three columns, prefixes by name, primary cosine_accuracy', async () => {
+  const t = FIX.triplet;
+  const table = new Map<string, Float32Array>();
+  const triplets = t.anchors.map((_, i) => {
+    table.set(`a${i}`, Float32Array.from(t.anchors[i]));
+    table.set(`p${i}`, Float32Array.from(t.positives[i]));
+    table.set(`n${i}`, Float32Array.from(t.negatives[i]));
+    return { anchor: `a${i}`, positive: `p${i}`, negative: `n${i}` };
+  });
+  const r = await evaluateTriplets(lookupEncoder(table), triplets, { name: 'nli-dev' });
+  assert.equal(r.primaryMetric, 'nli-dev_cosine_accuracy');
+  assert.equal(r.metrics['nli-dev_cosine_accuracy'], t.expected.cosine_accuracy);
+  assert.equal(r.metrics['nli-dev_manhattan_accuracy'], t.expected.manhattan_accuracy);
+});
+
+test('paraphraseMiningMetrics: AP counts unmined gold pairs as misses; F1 cut and midpoint threshold, by hand', () => {
+  // ranked: (0.9 gold) (0.8 no) (0.7 gold) (0.6 no); 3 gold pairs, one never mined
+  const ranked = [
+    { score: 0.9, i: 0, j: 1 },
+    { score: 0.8, i: 0, j: 2 },
+    { score: 0.7, i: 2, j: 3 },
+    { score: 0.6, i: 1, j: 3 },
+  ];
+  const gold = new Set(['0,1', '2,3', '4,5']);
+  const m = paraphraseMiningMetrics(ranked, (i, j) => gold.has(`${i},${j}`), 3);
+  assert.ok(Math.abs(m.average_precision - (1 + 2 / 3) / 3) < 1e-12);
+  // F1 after rank 1: P 1, R 1/3 -> 0.5; after rank 3: P 2/3, R 2/3 -> 2/3 (best)
+  assert.ok(Math.abs(m.f1 - 2 / 3) < 1e-12);
+  assert.ok(Math.abs(m.threshold - 0.65) < 1e-12);
+});
+
+test('minePairs + paraphraseMiningMetrics equal the scikit-learn / numpy fixture (all pairs and top_k 2)', () => {
+  const p = FIX.paraphrase;
+  const emb = rows(p.embeddings);
+  const gold = new Set(p.gold.map(([i, j]) => `${i},${j}`));
+  for (const c of p.cases) {
+    const ranked = minePairs(emb, { topK: c.top_k });
+    if (c.mined_pairs !== undefined) assert.equal(ranked.length, c.mined_pairs, `top_k ${c.top_k}: mined pairs`);
+    else assert.equal(ranked.length, (emb.length * (emb.length - 1)) / 2);
+    const m = paraphraseMiningMetrics(ranked, (i, j) => gold.has(`${i},${j}`), gold.size);
+    for (const k of ['average_precision', 'f1', 'precision', 'recall']) assert.ok(Math.abs(m[k] - c.expected[k]) < 1e-9, `top_k ${c.top_k} ${k}: ${m[k]} vs ${c.expected[k]}`);
+    // scores are float32 here, float64 in the fixture
+    assert.ok(Math.abs(m.threshold - c.expected.threshold) < 1e-6, `top_k ${c.top_k} threshold: ${m.threshold} vs ${c.expected.threshold}`);
+  }
+});
+
+test('minePairs: max_pairs keeps the best pairs, each unordered pair once', () => {
+  const emb = rows(FIX.paraphrase.embeddings);
+  const all = minePairs(emb, { topK: emb.length });
+  const cut = minePairs(emb, { topK: emb.length, maxPairs: 5 });
+  assert.deepEqual(cut, all.slice(0, 5));
+  assert.ok(all.every((p) => p.i < p.j));
+  assert.equal(new Set(all.map((p) => `${p.i},${p.j}`)).size, all.length);
+});
+
+test('evaluateParaphraseMining: sentences and gold pairs by text, name prefix, primary average_precision', async () => {
+  const p = FIX.paraphrase;
+  const table = new Map(p.embeddings.map((r, i) => [`s${i}`, Float32Array.from(r)] as const));
+  const data = { sentences: [...table.keys()], duplicates: p.gold.map(([i, j]) => [`s${j}`, `s${i}`] as [string, string]) }; // order within a pair does not matter
+  const c = p.cases.find((x) => x.top_k === 2)!;
+  const r = await evaluateParaphraseMining(lookupEncoder(table), data, { name: 'quora', topK: 2 });
+  assert.equal(r.primaryMetric, 'quora_average_precision');
+  assert.ok(Math.abs(r.metrics.quora_average_precision - c.expected.average_precision) < 1e-9);
+  assert.ok(Math.abs(r.metrics.quora_f1 - c.expected.f1) < 1e-9);
+  await assert.rejects(evaluateParaphraseMining(lookupEncoder(table), { sentences: ['s0'], duplicates: [['s0', 'zz']] }), /not in the collection/);
+});
