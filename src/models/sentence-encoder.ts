@@ -19,12 +19,14 @@ import { DenseLayer, activationFromTorch } from './dense.js';
 import { readJson, resolveModelFolder } from './hub.js';
 import { moduleFolder, parseModules } from './modules.js';
 import { pool, poolingConfig, poolingModesFromConfig, type PoolingMode } from './pooling.js';
-import { expectTensor, readSafetensors, writeSafetensors } from './safetensors.js';
+import { expectTensor, readSafetensors, writeSafetensors, type TensorInput } from './safetensors.js';
+import { ADAPTER_CONFIG, ADAPTER_WEIGHTS, isAdapterFolder, isBareAdapterFolder, loadBareAdapterFolder, mergedAdapterWeights } from './lora.js';
 import { firstNonFinite } from './finite.js';
 import { Tokenizer } from './tokenizer.js';
 import { NAME_PREFIXES, TransformerModel, paramSpecs } from './transformer.js';
 import type { EncodeOptions, Encoder, TokenBatch } from './types.js';
 import { progressBar } from '../util/progress.js';
+import { NO_PROMPTS, checkTruncateDim, promptsFromConfig, resolvePrompt, truncateRows, type PromptConfig } from './prompts.js';
 
 export interface EncoderParts {
   transformer: TransformerModel;
@@ -35,6 +37,10 @@ export interface EncoderParts {
   normalize: boolean;
   source: string;
   doLowerCase?: boolean;
+  /** config_sentence_transformers.json's prompts and default_prompt_name (none when absent). */
+  prompts?: PromptConfig;
+  /** Pooling's include_prompt (default true): false would pool without the prompt's tokens, which sbert-train does not do. */
+  includePrompt?: boolean;
 }
 
 export class SentenceEncoder implements Encoder {
@@ -55,12 +61,37 @@ export class SentenceEncoder implements Encoder {
     return this.parts.transformer.config;
   }
 
+  get tokenizer(): Tokenizer {
+    return this.parts.tokenizer;
+  }
+
   get poolingModes(): PoolingMode[] {
     return [...this.parts.pooling];
   }
 
   get normalizes(): boolean {
     return this.parts.normalize;
+  }
+
+  /** The model's prompts (name -> text) and default prompt name, as config_sentence_transformers.json holds them. */
+  get prompts(): PromptConfig {
+    const p = this.parts.prompts ?? NO_PROMPTS;
+    return { prompts: { ...p.prompts }, defaultPromptName: p.defaultPromptName };
+  }
+
+  /** Replace the prompts saved with the model (a recipe's model.prompts). */
+  setPrompts(cfg: PromptConfig): void {
+    if (cfg.defaultPromptName !== null && !Object.hasOwn(cfg.prompts, cfg.defaultPromptName)) throw new Error(`internal: default prompt '${cfg.defaultPromptName}' is not a prompt`);
+    this.parts.prompts = { prompts: { ...cfg.prompts }, defaultPromptName: cfg.defaultPromptName };
+  }
+
+  /** The text encode() prepends for these options (sentence-transformers' choice: prompt, then promptName, then the default). */
+  promptFor(opts: { prompt?: string; promptName?: string }): string {
+    const prompt = resolvePrompt(this.parts.prompts ?? NO_PROMPTS, opts, this.source);
+    if (prompt !== '' && this.parts.includePrompt === false) {
+      throw new ModelError(`${this.source}: its Pooling config says include_prompt: false (pool without the prompt's tokens), which sbert-train does not support; encode without a prompt, or set include_prompt to true`);
+    }
+    return prompt;
   }
 
   get dim(): number {
@@ -89,6 +120,14 @@ export class SentenceEncoder implements Encoder {
   }
 
   async encode(texts: string[], opts: EncodeOptions = {}): Promise<Float32Array[]> {
+    if (opts.dim !== undefined) checkTruncateDim(opts.dim, this.dim, 'dim', this.source);
+    const prompt = this.promptFor(opts);
+    if (prompt !== '') texts = texts.map((t) => prompt + t);
+    const rows = await this.encodeTexts(texts, opts);
+    return opts.dim === undefined ? rows : truncateRows(rows, opts.dim);
+  }
+
+  private async encodeTexts(texts: string[], opts: EncodeOptions): Promise<Float32Array[]> {
     const batchSize = opts.batchSize ?? 32;
     // Longest first, as sentence-transformers does: batches of similar length pad less.
     const order = texts.map((_, i) => i).sort((a, b) => texts[b].length - texts[a].length || a - b);
@@ -174,25 +213,32 @@ export class SentenceEncoder implements Encoder {
   }
 
   /** Save in the sentence-transformers layout; `readme` replaces the short default README.md (a trainer's model card). */
-  async save(dir: string, opts: { readme?: string } = {}): Promise<void> {
+  async save(dir: string, opts: { readme?: string; adapter?: AdapterFiles } = {}): Promise<void> {
     const values = await readToHost(this.namedWeights());
-    replaceDirAtomic(dir, (tmp) => this.writeFolder(tmp, values, opts.readme));
+    replaceDirAtomic(dir, (tmp) => this.writeFolder(tmp, values, opts.readme, opts.adapter));
   }
 
-  private writeFolder(dir: string, values: Map<string, Float32Array>, readme?: string): void {
+  /** With `adapter`, the transformer's weights are a LoRA adapter in PEFT's layout (src/models/lora.ts) instead of model.safetensors. */
+  private writeFolder(dir: string, values: Map<string, Float32Array>, readme?: string, adapter?: AdapterFiles): void {
     const json = (file: string, v: unknown) => {
       mkdirSync(join(dir, file, '..'), { recursive: true });
       writeFileNamed(join(dir, file), JSON.stringify(v, null, 2) + '\n');
     };
     const modules: Record<string, unknown>[] = [{ idx: 0, name: '0', path: '', type: 'sentence_transformers.models.Transformer' }];
     json('config.json', this.config.raw);
-    writeSafetensors(join(dir, 'model.safetensors'), this.parts.transformer.exportWeights(values), { format: 'pt' });
+    if (adapter) {
+      json(ADAPTER_CONFIG, adapter.config);
+      writeSafetensors(join(dir, ADAPTER_WEIGHTS), adapter.tensors, { format: 'pt' });
+    } else {
+      writeSafetensors(join(dir, 'model.safetensors'), this.parts.transformer.exportWeights(values), { format: 'pt' });
+    }
     for (const [name, bytes] of this.parts.tokenizer.files) writeFileNamed(join(dir, name), bytes);
     json('sentence_bert_config.json', { max_seq_length: this.maxSeqLength, do_lower_case: this.parts.doLowerCase ?? false });
+    const prompts = this.parts.prompts ?? NO_PROMPTS;
     json('config_sentence_transformers.json', {
       __version__: { sbert_train: '0.1.0' },
-      prompts: {},
-      default_prompt_name: null,
+      prompts: prompts.prompts,
+      default_prompt_name: prompts.defaultPromptName,
       similarity_fn_name: 'cosine',
     });
     let idx = 1;
@@ -274,7 +320,7 @@ export function maxUsableLength(cfg: TransformerConfig): number {
   return cfg.maxPositions - offset;
 }
 
-function seededUniform(seed: number): () => number {
+export function seededUniform(seed: number): () => number {
   // mulberry32: small, fast, good enough for initialisation; deterministic on every backend.
   let a = seed >>> 0;
   return () => {
@@ -306,12 +352,23 @@ function loadTransformerWeights(dir: string, cfg: TransformerConfig): Map<string
   return values;
 }
 
-/** Load a sentence-transformers folder, or a plain Hugging Face folder (mean pooling). */
+/** What save() writes for a LoRA adapter: adapter_config.json and the adapter's tensors (PEFT names). */
+export interface AdapterFiles {
+  config: Record<string, unknown>;
+  tensors: Map<string, TensorInput>;
+}
+
+/**
+ * Load a sentence-transformers folder, or a plain Hugging Face folder (mean pooling). A folder
+ * with a LoRA adapter (adapter_config.json, adapter_model.safetensors) instead of
+ * model.safetensors loads its base model (base_model_name_or_path) with the adapter merged in.
+ */
 export async function loadFolder(folder: string, source: string): Promise<SentenceEncoder> {
   // Absolute, always: @huggingface/transformers reads a relative owner/name-shaped path as a hub id.
   const dir = resolve(folder);
   if (!existsSync(dir)) throw new ModelError(`model folder not found: ${folder}`);
   if (!statSync(dir).isDirectory()) throw new ModelError(`${dir}: not a folder`);
+  if (isBareAdapterFolder(dir)) return loadBareAdapterFolder(dir); // PEFT's files alone: the base model with the adapter merged
   const modulesFile = join(dir, 'modules.json');
   const modules = existsSync(modulesFile) ? parseModules(readJson(modulesFile), modulesFile) : [];
   if (modules.length && modules[0].kind !== 'Transformer') throw new ModelError(`${modulesFile}: the first module must be a Transformer`);
@@ -319,11 +376,12 @@ export async function loadFolder(folder: string, source: string): Promise<Senten
   const cfgFile = join(tDir, 'config.json');
   if (!existsSync(cfgFile)) throw new ModelError(`${cfgFile}: missing config.json (not a model folder?)`);
   const cfg = parseConfig(readJson(cfgFile), cfgFile);
-  const weights = loadTransformerWeights(tDir, cfg);
+  const weights = isAdapterFolder(tDir) ? await mergedAdapterWeights(tDir, cfg) : loadTransformerWeights(tDir, cfg);
   const tokenizer = await Tokenizer.fromFolder(tDir);
   const { maxSeqLength, doLowerCase } = readSequenceConfig(tDir, cfg);
 
   let pooling: PoolingMode[] = ['mean'];
+  let includePrompt = true;
   const dense: DenseLayer[] = [];
   let normalize = false;
   for (const m of modules.slice(1)) {
@@ -334,6 +392,7 @@ export async function loadFolder(folder: string, source: string): Promise<Senten
       const pf = join(mdir, 'config.json');
       const pc = readJson(pf);
       pooling = poolingModesFromConfig(pc, pf);
+      includePrompt = pc.include_prompt !== false;
       // sentence-transformers 5 names the field embedding_dimension.
       for (const key of ['word_embedding_dimension', 'embedding_dimension']) {
         const d = intField(pc, key, pf, 1);
@@ -348,8 +407,10 @@ export async function loadFolder(folder: string, source: string): Promise<Senten
       throw new ModelError(`${modulesFile}: unsupported module type '${m.type}' (supported: Transformer, Pooling, Dense, Normalize)`);
     }
   }
+  const stFile = join(dir, 'config_sentence_transformers.json');
+  const prompts = existsSync(stFile) ? promptsFromConfig(readJson(stFile), stFile) : NO_PROMPTS;
   const transformer = new TransformerModel(cfg, weights);
-  return new SentenceEncoder({ transformer, tokenizer, maxSeqLength, pooling, dense, normalize, source, doLowerCase });
+  return new SentenceEncoder({ transformer, tokenizer, maxSeqLength, pooling, dense, normalize, source, doLowerCase, prompts, includePrompt });
 }
 
 /**

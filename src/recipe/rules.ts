@@ -9,6 +9,10 @@ import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { createLoss } from '../losses/index.js';
 import type { LossName, Recipe } from './types.js';
 import { checkTaskRules } from './task-rules.js';
+import { checkListRules, isMultiDataset } from './datasets.js';
+import { checkStrayClassification } from './classification.js';
+import { checkMatryoshkaAndPrompts } from './embedding-rules.js';
+import { checkLora } from './lora-rules.js';
 
 /**
  * What each loss needs from a batch and which recipe parameters it reads, taken from the Loss
@@ -23,7 +27,7 @@ export function lossRequirements(name: LossName): { minTexts: number; maxTexts: 
     maxTexts: l.maxColumns,
     needsLabel: l.needsLabel,
     params: Object.keys(l.params).filter((k) => k === 'margin' || k === 'scale' || k === 'distance'),
-    inBatchNegatives: name === 'multiple_negatives_ranking',
+    inBatchNegatives: name === 'multiple_negatives_ranking' || name === 'multiple_negatives_symmetric_ranking',
     minBatch: l.minBatch,
   };
 }
@@ -35,56 +39,68 @@ export function checkRules(r: Recipe, problems: string[], recipeFile?: string): 
   // The loss (and what it asks of the data) is the embedding task's; the other tasks check their own keys.
   if (r.task === 'embedding') checkLoss(r, req, problems);
   else checkTaskRules(r, problems);
+  checkStrayClassification(r, problems);
+  checkMiniBatch(r, problems);
+  checkMatryoshkaAndPrompts(r, problems);
+  checkLora(r, problems);
   checkCommon(r, req, problems);
   checkOutputPaths(r, problems, recipeFile);
 }
 
+/** The loss against the column mapping: data.* with loss.*, and each dataset of a data.train list with its own. */
 function checkLoss(r: Recipe, req: ReturnType<typeof lossRequirements>, problems: string[]): void {
-  const nTexts = r.data.columns.texts.length;
+  checkLossOf(r, r.data.columns, r.loss, req, '', problems);
+  if (isMultiDataset(r)) for (const [i, d] of r.data.train.entries()) checkLossOf(r, d.columns, d.loss, lossRequirements(d.loss.name), `data.train[${i}].`, problems);
+}
+
+/** `prefix` '' for the top-level keys (data.columns, loss.*), `data.train[i].` for a dataset of the list. */
+function checkLossOf(r: Recipe, columns: Recipe['data']['columns'], loss: Recipe['loss'], req: ReturnType<typeof lossRequirements>, prefix: string, problems: string[]): void {
+  const cols = prefix ? `${prefix}columns` : 'data.columns';
+  const nTexts = columns.texts.length;
   if (nTexts < req.minTexts || nTexts > req.maxTexts) {
     const want = req.minTexts === req.maxTexts ? `${req.minTexts}` : `${req.minTexts} to ${req.maxTexts}`;
-    problems.push(`data.columns.texts: loss '${r.loss.name}' needs ${want} text columns, the mapping gives ${nTexts}`);
+    problems.push(`${cols}.texts: loss '${loss.name}' needs ${want} text columns, the mapping gives ${nTexts}`);
   }
-  if (req.needsLabel && r.data.columns.label === null) {
-    problems.push(`data.columns.label: loss '${r.loss.name}' needs a label column, the mapping has none`);
+  if (req.needsLabel && columns.label === null) {
+    problems.push(`${cols}.label: loss '${loss.name}' needs a label column, the mapping has none`);
   }
   for (const [path, size] of [['training.batch_size', r.training.batch_size], ['evaluation.batch_size', r.evaluation.batch_size]] as const) {
-    if (size < req.minBatch) problems.push(`${path}: loss '${r.loss.name}' needs batches of at least ${req.minBatch} (in-batch negatives), got ${size}`);
+    if (size < req.minBatch) problems.push(`${path}: loss '${loss.name}' needs batches of at least ${req.minBatch} (in-batch negatives), got ${size}`);
   }
   for (const p of ['margin', 'scale', 'distance'] as const) {
-    if (r.loss[p] !== null && !req.params.includes(p)) {
-      problems.push(`loss.${p}: not used by loss '${r.loss.name}'${req.params.length ? ` (it takes ${req.params.join(', ')})` : ' (it takes no parameters)'}`);
+    if (loss[p] !== null && !req.params.includes(p)) {
+      problems.push(`${prefix}loss.${p}: not used by loss '${loss.name}'${req.params.length ? ` (it takes ${req.params.join(', ')})` : ' (it takes no parameters)'}`);
     }
   }
 }
 
+/**
+ * training.mini_batch_size (GradCache, src/training/cached-step.ts): any loss of the embeddings
+ * may use it (the gradients are the same), but only the embedding task's trainer has it, and a
+ * mini-batch above the batch would bound nothing (likely the two numbers swapped).
+ */
+function checkMiniBatch(r: Recipe, problems: string[]): void {
+  const m = r.training.mini_batch_size;
+  if (m === null || m === undefined) return;
+  if (r.task !== 'embedding') problems.push(`training.mini_batch_size: only the embedding task embeds in mini-batches, not task '${r.task}'`);
+  else if (m > r.training.batch_size) problems.push(`training.mini_batch_size: ${m} is more than training.batch_size (${r.training.batch_size}); it bounds the rows embedded at once, so it must be at most the batch`);
+}
+
 /** Rules every task shares: the column mapping, the data files, the dev set, the schedule, the monitor. */
 function checkCommon(r: Recipe, req: ReturnType<typeof lossRequirements>, problems: string[]): void {
-  const cols = [...r.data.columns.texts, ...(r.data.columns.label === null ? [] : [r.data.columns.label])];
-  const byName = cols.filter((c) => typeof c === 'string').length;
-  if (byName > 0 && byName < cols.length) {
-    problems.push('data.columns: give every column by name or every column by index, not a mix');
-  }
-  if (new Set(cols.map(String)).size !== cols.length) problems.push('data.columns: the same column is mapped twice');
-  if (r.data.header === false && byName > 0) {
-    problems.push('data.header: false needs columns given by 0-based index (there is no header to look names up in)');
-  }
-  if (r.data.score_scale) {
-    if (r.data.columns.label === null) problems.push('data.score_scale: given but the mapping has no label column');
-    if (!(r.data.score_scale[0] < r.data.score_scale[1])) problems.push(`data.score_scale: low must be below high, got [${r.data.score_scale.join(', ')}]`);
-  }
-  for (const k of ['train', 'dev', 'test'] as const) {
-    const f = r.data[k];
-    if (f === null) continue;
-    if (r.data.format === null && !/\.(csv|tsv|tab|jsonl|ndjson|json)$/i.test(f)) problems.push(`data.${k}: must be a .csv, .tsv or .jsonl file (or set data.format), got ${f}`);
-    else if (!existsSync(f)) problems.push(`data.${k}: file not found: ${f}`);
-    else if (!statSync(f).isFile()) problems.push(`data.${k}: not a file: ${f}`);
+  checkColumns(r.data, 'data.', problems);
+  if (isMultiDataset(r)) for (const [i, d] of r.data.train.entries()) checkColumns(d, `data.train[${i}].`, problems);
+  for (const [key, f, format, formatKey] of dataFiles(r)) {
+    if (format === null && !/\.(csv|tsv|tab|jsonl|ndjson|json)$/i.test(f)) problems.push(`${key}: must be a .csv, .tsv or .jsonl file (or set ${formatKey}), got ${f}`);
+    else if (!existsSync(f)) problems.push(`${key}: file not found: ${f}`);
+    else if (!statSync(f).isFile()) problems.push(`${key}: not a file: ${f}`);
   }
   if (r.data.dev !== null && r.data.validation_split > 0) {
     problems.push('data.validation_split: give either data.dev or validation_split, not both');
   }
   const hasDev = r.data.dev !== null || r.data.validation_split > 0;
-  if (!hasDev) {
+  checkListRules(r, problems);
+  if (!hasDev && r.evaluation.evaluators.length === 0) {
     if (r.evaluation.every_steps !== null) problems.push('evaluation.every_steps: needs a dev set (data.dev or data.validation_split)');
     if (r.evaluation.early_stopping.patience !== null) problems.push('evaluation.early_stopping.patience: needs a dev set (data.dev or data.validation_split)');
   }
@@ -104,6 +120,36 @@ function checkCommon(r: Recipe, req: ReturnType<typeof lossRequirements>, proble
   }
 }
 
+/** A column mapping with its header and score scale (`prefix` `data.` or `data.train[i].`). */
+function checkColumns(d: Pick<Recipe['data'], 'columns' | 'header' | 'score_scale'>, prefix: string, problems: string[]): void {
+  const cols = [...d.columns.texts, ...(d.columns.label === null ? [] : [d.columns.label])];
+  const byName = cols.filter((c) => typeof c === 'string').length;
+  if (byName > 0 && byName < cols.length) {
+    problems.push(`${prefix}columns: give every column by name or every column by index, not a mix`);
+  }
+  if (new Set(cols.map(String)).size !== cols.length) problems.push(`${prefix}columns: the same column is mapped twice`);
+  if (d.header === false && byName > 0) {
+    problems.push(`${prefix}header: false needs columns given by 0-based index (there is no header to look names up in)`);
+  }
+  if (d.score_scale) {
+    if (d.columns.label === null) problems.push(`${prefix}score_scale: given but the mapping has no label column`);
+    if (!(d.score_scale[0] < d.score_scale[1])) problems.push(`${prefix}score_scale: low must be below high, got [${d.score_scale.join(', ')}]`);
+  }
+}
+
+/**
+ * Every data file the run reads, as [recipe key, path, format, key of that format]: data.train
+ * (or each dataset of its list), dev, test, the evaluators' files.
+ */
+function dataFiles(r: Recipe): Array<[string, string, Recipe['data']['format'], string]> {
+  const out: Array<[string, string, Recipe['data']['format'], string]> = [];
+  if (isMultiDataset(r)) for (const [i, d] of r.data.train.entries()) out.push([`data.train[${i}].file`, d.file, d.format, `data.train[${i}].format`]);
+  else out.push(['data.train', r.data.train as string, r.data.format, 'data.format']);
+  for (const k of ['dev', 'test'] as const) if (r.data[k] !== null) out.push([`data.${k}`, r.data[k]!, r.data.format, 'data.format']);
+  for (const [i, e] of r.evaluation.evaluators.entries()) out.push([`evaluation.evaluators[${i}].file`, e.file, e.format, `evaluation.evaluators[${i}].format`]);
+  return out;
+}
+
 /** What a run writes at the top of output.dir besides the model (src/training/run-folder.ts knows the same names). */
 const RUN_ENTRIES = ['checkpoints', 'tensorboard', 'recipe.yaml', 'metrics.jsonl', 'report.json', 'report.md', 'report.html'];
 
@@ -118,7 +164,7 @@ const RUN_ENTRIES = ['checkpoints', 'tensorboard', 'recipe.yaml', 'metrics.jsonl
 function checkOutputPaths(r: Recipe, problems: string[], recipeFile?: string): void {
   const inputs: Array<[string, string]> = [];
   if (recipeFile !== undefined) inputs.push(['the recipe', recipeFile]);
-  for (const k of ['train', 'dev', 'test'] as const) if (r.data[k] !== null) inputs.push([`data.${k}`, r.data[k]!]);
+  for (const [key, f] of dataFiles(r)) inputs.push([key, f]);
   if (isAbsolute(r.model.base)) inputs.push(['model.base', r.model.base]);
   const home = canonical(homedir());
   for (const [key, path] of [['output.dir', r.output.dir], ['output.model_dir', r.output.model_dir]] as const) {

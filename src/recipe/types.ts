@@ -2,8 +2,11 @@
  * The fully resolved recipe: every default applied, every path absolute. Everything after
  * `loadRecipe` takes this type and never looks at raw YAML again.
  */
-import type { LOSS_NAMES, OPTIMIZERS, POOLING_MODES, SCHEDULES, TASKS } from './schema.js';
+import type { LORA_TARGETS } from '../models/lora-targets.js';
+import type { CLASSIFICATION_HEADS, SETFIT_LOSSES } from './classification.js';
+import type { EVALUATOR_TYPES, LOSS_NAMES, MULTI_DATASET_SAMPLERS, OPTIMIZERS, POOLING_MODES, SCHEDULES, TASKS } from './schema.js';
 
+export type LoraTarget = (typeof LORA_TARGETS)[number];
 export type LossName = (typeof LOSS_NAMES)[number];
 export type Column = string | number;
 export type Task = (typeof TASKS)[number];
@@ -17,9 +20,13 @@ export interface Recipe {
     normalize: boolean | null;
     max_seq_length: number | null;
     dense: { out_features: number; activation: 'tanh' | 'identity'; bias: boolean } | null;
+    prompts: Record<string, string> | null;
+    default_prompt_name: string | null;
+    lora: { r: number; alpha: number; dropout: number; target: LoraTarget[] | null } | null;
   };
   data: {
-    train: string;
+    /** One file (read with the keys below, trained with `loss`), or several datasets. */
+    train: string | TrainDataset[];
     dev: string | null;
     test: string | null;
     columns: { texts: Column[]; label: Column | null };
@@ -34,6 +41,7 @@ export interface Recipe {
     margin: number | null;
     scale: number | null;
     distance: 'cosine' | 'euclidean' | 'manhattan' | null;
+    matryoshka: { dims: number[]; weights: number[] | null } | null;
   };
   optimizer: {
     name: (typeof OPTIMIZERS)[number];
@@ -55,6 +63,9 @@ export interface Recipe {
     max_steps: number | null;
     batch_size: number;
     grad_accum_steps: number;
+    multi_dataset_sampler: (typeof MULTI_DATASET_SAMPLERS)[number];
+    mini_batch_size: number | null;
+    prompts: (string | null)[] | null;
     shuffle: boolean;
     no_duplicates: boolean;
     seed: number;
@@ -71,10 +82,49 @@ export interface Recipe {
     mode: 'max' | 'min';
     keep_best: boolean;
     early_stopping: { patience: number | null; min_delta: number };
+    evaluators: EvaluatorConfig[];
+  };
+  distill: {
+    teacher: string | null;
+    student: { layers: number[] | null };
+    speed_texts: number;
+  };
+  /** task: classification (src/recipe/classification.ts); `frozen`, `head_epochs` and `setfit: true` are resolved. */
+  classification: {
+    head: (typeof CLASSIFICATION_HEADS)[number];
+    frozen: boolean | null;
+    labels: string[] | null;
+    class_weights: 'balanced' | Record<string, number> | null;
+    head_lr: number;
+    head_epochs: number | null;
+    logistic_c: number;
+    setfit: boolean | { iterations: number; loss: (typeof SETFIT_LOSSES)[number]; epochs: number };
   };
   output: {
     dir: string;
     model_dir: string;
     overwrite: boolean;
+    merge_lora: boolean;
   };
+}
+
+/** One training dataset of a `data.train` list, resolved: every key filled from data.* / loss.* where the item left it out. */
+export interface TrainDataset {
+  name: string;
+  file: string;
+  columns: { texts: Column[]; label: Column | null };
+  format: 'csv' | 'tsv' | 'jsonl' | null;
+  header: boolean | null;
+  score_scale: [number, number] | null;
+  loss: Recipe['loss'];
+}
+
+/** One `evaluation.evaluators` item, resolved (name and columns filled, path absolute). */
+export interface EvaluatorConfig {
+  type: (typeof EVALUATOR_TYPES)[number];
+  file: string;
+  name: string;
+  columns: { texts: Column[]; label: Column | null };
+  format: 'csv' | 'tsv' | 'jsonl' | null;
+  header: boolean | null;
 }

@@ -24,7 +24,13 @@ import { AdamOptimizer, decaysByDefault, type OptimizerState } from './optimizer
 import { HostAdamW } from '../engine/adamw.js';
 import { encoderSpec, encoderWeights } from '../engine/onnx/encoder.js';
 import { OnnxTrainingEngine } from '../engine/onnx/training.js';
+import type { ExecutionProvider } from '../engine/onnx/providers.js';
 import { copyEngineWeights, engineStepOnce } from './engine-step.js';
+import { LoraEngine, LoraTraining } from './lora.js';
+import type { TrainingEngine } from '../engine/index.js';
+import type { AdapterFiles } from '../models/sentence-encoder.js';
+import { applyRecipeToEncoder, evaluationDims, withColumnPrompts } from './embedding-options.js';
+import { cachedVariableGrads, usesMiniBatches } from './cached-step.js';
 import { makeSchedule, warmupFromRatio, type Schedule } from './schedule.js';
 import { clipByGlobalNorm, clipPerVariable, globalNorm } from './clip.js';
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint, cleanStale, type TensorIndexEntry } from './checkpoint.js';
@@ -33,7 +39,8 @@ import { TensorBoardWriter } from './tensorboard.js';
 import { historyFromMetrics, writeRunReport } from './run-report.js';
 import { frameworkVersions, modelCard } from './model-card.js';
 import { assertModelDirReplaceable, openRunFolder, planRunFolder, type PreviousRun } from './run-folder.js';
-import { batchesFor, buildLoss, checkResumeData, divergenceAdvice, loadRunData, toStsPairs, type DataFingerprints, type Example, type RunData, type TrainLoss } from './data.js';
+import { buildLoss, checkResumeData, divergenceAdvice, epochBatches, loadRunData, toStsPairs, trainSetsOf, type DataFingerprints, type Example, type RunData, type TrainLoss, type TrainSet } from './data.js';
+import { DatasetLosses } from './dataset-losses.js';
 
 export interface StepInfo {
   /** Optimizer steps done, counting this one (1-based). */
@@ -76,6 +83,14 @@ export interface TrainOptions {
   engine?: 'tfjs' | 'onnx';
   /** onnxruntime intra-op threads for engine 'onnx' (fixed for a bit-identical --resume). */
   threads?: number;
+  /**
+   * For tasks built on this loop (src/training/tasks.ts): the examples, the loss and the
+   * starting encoder, instead of reading them from the recipe (distillation trains on texts
+   * whose targets are the teacher's embeddings, and a student cut from model.base).
+   */
+  prepared?: { data: RunData; loss: TrainLoss; encoder?: SentenceEncoder };
+  /** onnxruntime execution provider for engine 'onnx' (default cpu; src/engine/onnx/providers.ts). */
+  provider?: ExecutionProvider;
 }
 
 export interface TrainResult {
@@ -105,6 +120,8 @@ interface LoopState {
   startMetrics: Record<string, number> | null;
   /** Test metrics of the base model (for the model card); absent in checkpoints that predate it. */
   startTestMetrics?: Record<string, number> | null;
+  /** Several training datasets: each one's batch losses since the last metrics row (./dataset-losses.ts). */
+  datasetLosses?: Record<string, { sum: number; batches: number }>;
 }
 
 /** Train a model as the recipe says. The programmatic entry point (the CLI is a thin wrapper). */
@@ -118,11 +135,14 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
   for (const note of plan.notes) log(note);
   if (opts.resume && plan.start !== 'resume') opts = { ...opts, resume: false }; // nothing to continue from: start from the beginning
 
-  const data = loadRunData(recipe);
-  const encoder = await buildEncoder(recipe);
-  const loss = buildLoss(recipe);
-  const all = encoder.namedWeights();
-  const trainable = trainableByName(encoder, all);
+  const data = opts.prepared?.data ?? withColumnPrompts(loadRunData(recipe), recipe);
+  const encoder = await buildEncoder(recipe, opts.prepared?.encoder);
+  applyRecipeToEncoder(encoder, recipe); // Matryoshka dims checked against the model; model.prompts saved with it
+  const loss = opts.prepared?.loss ?? buildLoss(recipe);
+  // model.lora: only the adapters train; the encoder's targeted kernels hold the merged weights (./lora.ts).
+  const lora = recipe.model.lora ? await LoraTraining.attach(encoder, recipe.model.lora, recipe.training.seed) : null;
+  const all = lora ? lora.withAdapters(encoder.namedWeights()) : encoder.namedWeights();
+  const trainable = lora ? lora.variables : trainableByName(encoder, all);
   const adam = {
     decoupled: recipe.optimizer.name === 'adamw',
     betas: recipe.optimizer.betas,
@@ -132,10 +152,13 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
   };
   // The onnx engine keeps the weights and steps them on the host (same update, bit for bit).
   const optimizer = opts.engine === 'onnx' ? new HostAdamW(adam) : new AdamOptimizer(adam);
-  let engine: OnnxTrainingEngine | null = null;
+  let engine: TrainingEngine | null = null;
   /** What does the arithmetic, as recorded in checkpoints: a resume on another one is not bit-identical. */
-  const engineName = opts.engine === 'onnx' ? `onnx, ${opts.threads ?? 'default'} threads` : `tfjs ${tf.getBackend()}`;
-  const { stepsPerEpoch, totalSteps } = countSteps(recipe, data.train);
+  const onnxName = opts.provider && opts.provider !== 'cpu' ? `onnx ${opts.provider}` : 'onnx';
+  const engineName = opts.engine === 'onnx' ? `${onnxName}, ${opts.threads ?? 'default'} threads` : `tfjs ${tf.getBackend()}`;
+  /** The training datasets: batches come from one at a time, each trained with its own loss. */
+  const sets = trainSetsOf(data, loss);
+  const { stepsPerEpoch, totalSteps } = countSteps(recipe, data.train, sets);
   const warmup = recipe.schedule.warmup_ratio !== null ? warmupFromRatio(recipe.schedule.warmup_ratio, totalSteps) : recipe.schedule.warmup_steps;
   const schedule = makeSchedule(recipe.schedule.name, recipe.optimizer.lr, warmup, totalSteps);
 
@@ -175,7 +198,10 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
     const report = async (final: Parameters<typeof writeRunReport>[3] = null): Promise<void> => {
       if (!opts.skipSave) await writeRunReport(recipe, metricsFile, { ...state, totalSteps }, final);
     };
-    if (optimizer instanceof HostAdamW) engine = await OnnxTrainingEngine.create(encoderSpec(encoder), await encoderWeights(encoder), optimizer, { threads: opts.threads });
+    if (optimizer instanceof HostAdamW) {
+      const onnx = await OnnxTrainingEngine.create(encoderSpec(encoder), await encoderWeights(encoder), lora ? null : optimizer, { threads: opts.threads, provider: opts.provider });
+      engine = lora ? await LoraEngine.create(onnx, lora, optimizer) : onnx;
+    }
     /** With an engine, the weights being trained live there: copy them to the encoder before it is read. */
     const syncEncoder = () => engine && copyEngineWeights(engine, all);
 
@@ -257,7 +283,7 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
 
     try {
       while (!stop && state.epoch < recipe.training.epochs) {
-        const batches = batchesFor(recipe, data.train, state.epoch);
+        const batches = epochBatches(recipe, data.train, sets, state.epoch);
         if (state.batchInEpoch >= batches.length) {
           // A position past the end (resumed on data that shrank, --allow-changed-data) or an epoch
           // without a batch: the epoch is over. Without this the outer loop would spin forever.
@@ -267,25 +293,30 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
           continue;
         }
         while (!stop && state.batchInEpoch < batches.length) {
-          const group = batches.slice(state.batchInEpoch, Math.min(state.batchInEpoch + accum, batches.length));
+          const picked = batches.slice(state.batchInEpoch, Math.min(state.batchInEpoch + accum, batches.length));
+          const group = picked.map((b) => b.examples);
+          const groupLosses = picked.map((b) => sets[b.dataset].loss); // each batch is trained with its own dataset's loss
           const lr = schedule.lrAt(state.step);
           const injectNan = opts.test?.nanAtStep === state.step + 1;
-          const { loss: lossValue, norm } = engine
-            ? await engineStepOnce(engine, encoder, loss, group, new Set(trainable.keys()), recipe, lr, injectNan)
-            : await stepOnce(encoder, loss, group, trainable, optimizer as AdamOptimizer, recipe, lr, injectNan);
+          const { loss: lossValue, norm, batchLosses } = engine
+            ? await engineStepOnce(engine, encoder, groupLosses, group, new Set(trainable.keys()), recipe, lr, injectNan)
+            : await stepOnce(encoder, groupLosses, group, trainable, optimizer as AdamOptimizer, recipe, lr, injectNan, lora);
           if (!Number.isFinite(lossValue) || !Number.isFinite(norm)) {
             const last = latestCheckpoint(ckptRoot);
             throw new TrainingAborted(
-              `${Number.isFinite(lossValue) ? `gradient norm is ${norm}` : `loss is ${lossValue}`} at step ${state.step + 1} (epoch ${state.epoch + 1}); training stopped, weights not updated; ${last ? `last good checkpoint: ${last.dir} (resume with --resume)` : 'no checkpoint was written yet'}; ${divergenceAdvice(group, loss, state.step)}`,
+              `${Number.isFinite(lossValue) ? `gradient norm is ${norm}` : `loss is ${lossValue}`} at step ${state.step + 1} (epoch ${state.epoch + 1}); training stopped, weights not updated; ${last ? `last good checkpoint: ${last.dir} (resume with --resume)` : 'no checkpoint was written yet'}; ${divergenceAdvice(group, groupLosses[0], state.step)}`,
             );
           }
           state.step += 1;
           state.batchInEpoch += group.length;
           losses.push(lossValue);
+          if (sets.length > 1) state.datasetLosses = DatasetLosses.add(state.datasetLosses, picked.map((b, i) => [sets[b.dataset].name, batchLosses[i]]));
           const info: StepInfo = { step: state.step, epoch: state.epoch + 1, loss: lossValue, lr, gradNorm: norm };
           opts.onStep?.(info);
           if (state.step % recipe.training.log_every === 0 || state.step === 1) {
-            appendMetrics(metricsFile, { type: 'train', step: state.step, epoch: state.epoch + 1, loss: lossValue, lr, grad_norm: norm, time: new Date().toISOString() }, tb);
+            const perDataset = DatasetLosses.row(state.datasetLosses); // loss/<name>: each dataset's mean batch loss since the last row
+            state.datasetLosses = undefined;
+            appendMetrics(metricsFile, { type: 'train', step: state.step, epoch: state.epoch + 1, loss: lossValue, ...perDataset, lr, grad_norm: norm, time: new Date().toISOString() }, tb);
           }
           bar.update(state.step, { epoch: state.epoch + 1, loss: lossValue.toFixed(4), lr: lr.toExponential(2) });
           if (state.step >= totalSteps) stop = true;
@@ -341,7 +372,7 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
         after: { dev: finalMetrics, test: testMetrics },
         versions: frameworkVersions(),
       });
-      await saveModelAtomic(encoder, modelDir, card);
+      await saveModelAtomic(encoder, modelDir, card, lora && !recipe.output.merge_lora ? await lora.adapterFiles(recipe.model.base) : undefined);
       await report({ dev: finalMetrics, test: testMetrics, scatters });
       log(`saved the tuned model to ${modelDir}`);
     }
@@ -364,6 +395,7 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
   } finally {
     await engine?.release();
     optimizer.dispose();
+    lora?.dispose();
     encoder.dispose();
   }
 }
@@ -377,20 +409,27 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
  */
 async function stepOnce(
   encoder: SentenceEncoder,
-  loss: TrainLoss,
+  losses: readonly TrainLoss[],
   group: Example[][],
   trainable: Map<string, tf.Variable>,
   optimizer: AdamOptimizer,
   recipe: Recipe,
   lr: number,
   injectNan: boolean,
-): Promise<{ loss: number; norm: number }> {
-  const varList = [...trainable.values()];
-  const tfName = new Map([...trainable].map(([name, v]) => [v.name, name]));
+  lora: LoraTraining | null,
+): Promise<{ loss: number; norm: number; batchLosses: number[] }> {
+  // With LoRA the gradients are taken of the merged kernels, then turned into the adapters'.
+  const gradOf = lora ? lora.kernels : trainable;
+  const varList = [...gradOf.values()];
+  const tfName = new Map([...gradOf].map(([name, v]) => [v.name, name]));
   let sum: Map<string, tf.Tensor> | null = null;
   const values: tf.Scalar[] = [];
-  for (const batch of group) {
-    const { value, grads } = tf.variableGrads(() => batchLoss(encoder, loss, batch), varList);
+  for (const [b, batch] of group.entries()) {
+    const loss = losses[b]; // the loss of the batch's own dataset
+    const mini = recipe.training.mini_batch_size;
+    const { value, grads } = usesMiniBatches(mini, batch.length)
+      ? await cachedVariableGrads(encoder, loss, batch, varList, mini) // GradCache: same gradients, mini-batch memory
+      : tf.variableGrads(() => batchLoss(encoder, loss, batch), varList);
     values.push(value);
     const named = new Map<string, tf.Tensor>();
     for (const [k, g] of Object.entries(grads)) named.set(tfName.get(k)!, g);
@@ -413,6 +452,7 @@ async function stepOnce(
     }
     grads = scaled;
   }
+  if (lora) grads = await lora.adapterGrads(grads);
   let normT: tf.Scalar;
   const clip = recipe.optimizer.clip_grad_norm;
   if (clip !== null) {
@@ -431,7 +471,8 @@ async function stepOnce(
   const norm = normValue[0];
   if (Number.isFinite(meanLoss) && Number.isFinite(norm)) optimizer.apply(trainable, grads, lr);
   for (const g of grads.values()) g.dispose();
-  return { loss: meanLoss, norm };
+  await lora?.refresh();
+  return { loss: meanLoss, norm, batchLosses: lossValues.map((v) => v[0]) };
 }
 
 /** Loss of one batch: each text column through the same encoder, then the loss on the embeddings. */
@@ -443,7 +484,8 @@ function batchLoss(encoder: SentenceEncoder, loss: TrainLoss, batch: Example[]):
   return loss.lossFromEmbeddings(embeddings, labels);
 }
 
-function trainableByName(encoder: SentenceEncoder, all: Map<string, tf.Variable>): Map<string, tf.Variable> {
+/** The encoder's trainable weights by name (training.freeze applied); the classification task reuses it. */
+export function trainableByName(encoder: SentenceEncoder, all: Map<string, tf.Variable>): Map<string, tf.Variable> {
   const wanted = new Set(encoder.trainableVariables());
   const out = new Map<string, tf.Variable>();
   for (const [name, v] of [...all].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) if (wanted.has(v)) out.set(name, v);
@@ -451,8 +493,9 @@ function trainableByName(encoder: SentenceEncoder, all: Map<string, tf.Variable>
   return out;
 }
 
-async function buildEncoder(recipe: Recipe): Promise<SentenceEncoder> {
-  const enc = await loadEncoder(recipe.model.base, { seed: recipe.training.seed });
+/** The recipe's model: model.base with its pooling, length, dense, normalize and freeze settings (the classification task reuses it). */
+export async function buildEncoder(recipe: Recipe, given?: SentenceEncoder): Promise<SentenceEncoder> {
+  const enc = given ?? (await loadEncoder(recipe.model.base, { seed: recipe.training.seed }));
   const m = recipe.model;
   if (m.pooling !== null) enc.setPooling([m.pooling as PoolingMode]);
   if (m.max_seq_length !== null) enc.setMaxSeqLength(m.max_seq_length);
@@ -463,8 +506,8 @@ async function buildEncoder(recipe: Recipe): Promise<SentenceEncoder> {
   return enc;
 }
 
-function countSteps(recipe: Recipe, train: Example[]): { stepsPerEpoch: number; totalSteps: number } {
-  const batches = batchesFor(recipe, train, 0).length;
+function countSteps(recipe: Recipe, train: Example[], sets: readonly TrainSet[]): { stepsPerEpoch: number; totalSteps: number } {
+  const batches = epochBatches(recipe, train, sets, 0).length;
   const stepsPerEpoch = Math.ceil(batches / recipe.training.grad_accum_steps);
   const all = stepsPerEpoch * recipe.training.epochs;
   return { stepsPerEpoch, totalSteps: recipe.training.max_steps !== null ? Math.min(recipe.training.max_steps, all) : all };
@@ -486,7 +529,8 @@ async function evalSet(
   const metrics: Record<string, number> = {};
   const pairs = toStsPairs(set);
   if (pairs) {
-    const r = await evaluateSts(encoder, pairs, { batchSize: recipe.evaluation.batch_size, name: '', progress: false });
+    // prompt '': the examples already hold training.prompts; the model's default prompt is not for them.
+    const r = await evaluateSts(encoder, pairs, { batchSize: recipe.evaluation.batch_size, name: '', progress: false, prompt: '', dims: evaluationDims(recipe) });
     Object.assign(metrics, r.metrics);
     scatterSink?.push({ gold: r.gold, predicted: r.cosine, label: `${label ?? 'dev'}: cosine vs gold` });
   }
@@ -539,8 +583,8 @@ function unpackMoments(index: TensorIndexEntry[], data: Float32Array, step: numb
 }
 
 function pickState(s: LoopState): LoopState {
-  const { step, epoch, batchInEpoch, best, badEvals, stoppedEarly, evals, startMetrics, startTestMetrics } = s;
-  return { step, epoch, batchInEpoch, best, badEvals, stoppedEarly, evals, startMetrics, startTestMetrics };
+  const { step, epoch, batchInEpoch, best, badEvals, stoppedEarly, evals, startMetrics, startTestMetrics, datasetLosses } = s;
+  return { step, epoch, batchInEpoch, best, badEvals, stoppedEarly, evals, startMetrics, startTestMetrics, datasetLosses };
 }
 
 /** A resumed run must be the same run: refuse a recipe that changed since the checkpoint. */
@@ -591,9 +635,9 @@ function truncateMetrics(file: string, step: number): void {
  * or loses the previous one. The target was checked when the run started; it is checked again
  * here, as training may have taken hours: only a model folder we saved is ever replaced.
  */
-async function saveModelAtomic(encoder: SentenceEncoder, dir: string, card: string): Promise<void> {
+async function saveModelAtomic(encoder: SentenceEncoder, dir: string, card: string, adapter?: AdapterFiles): Promise<void> {
   assertModelDirReplaceable(dir);
-  await encoder.save(dir, { readme: card });
+  await encoder.save(dir, { readme: card, adapter });
 }
 
 function sleep(ms: number): Promise<void> {
