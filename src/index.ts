@@ -19,11 +19,13 @@
  */
 import { isAbsolute, resolve } from 'node:path';
 import { BACKENDS, configureBackend, currentBackend, initBackend as initBackendInternal, trainingEngine, type BackendName } from './backend/index.js';
+import type { ExecutionProvider } from './engine/onnx/providers.js';
 import { loadEncoder as loadEncoderInternal, type LoadOptions, type SentenceEncoder } from './models/index.js';
 import type { Encoder } from './models/types.js';
 import { loadRecipe, parseRecipe, type Recipe } from './recipe/index.js';
 import { train as trainInternal, type EvalInfo, type StepInfo, type TrainResult as RunResult } from './training/index.js';
-import { addToIndex as addToIndexInternal, buildIndex as buildIndexInternal, checkEncoderMatches, modelRef, type TextEncoder } from './search/build.js';
+import { addToIndex as addToIndexInternal, buildIndex as buildIndexInternal } from './search/build.js';
+import { indexEmbedding, indexedView, type IndexEmbeddingOptions } from './search/view.js';
 import type { Calibration } from './search/calibrate.js';
 import { HnswIndex, type Hit, type IndexParams, type Item } from './search/hnsw-index.js';
 
@@ -35,15 +37,15 @@ export { BACKENDS, type BackendName };
 
 /** Options of {@link initBackend}. */
 export interface BackendOptions {
-  /** onnxruntime intra-op threads for the `onnx` / `auto` inference engine (default: the physical cores). */
+  /** onnxruntime intra-op threads for the `onnx` / `auto` inference engine, on `onnx-webgpu` / `onnx-cuda` for the nodes left on the CPU (default: the physical cores). */
   threads?: number;
   /** Print the choice on stderr (`backend: wasm`), as the CLI does (default false). */
   verbose?: boolean;
 }
 
 /**
- * Choose the compute backend: `auto` (the default), `onnx`, `tensorflow`, `webgpu`, `wasm` or
- * `cpu`. Returns the name chosen. Calling it again with the same choice does nothing; an
+ * Choose the compute backend: `auto` (the default), `onnx`, `onnx-webgpu`, `onnx-cuda`,
+ * `tensorflow`, `webgpu`, `wasm` or `cpu`. Returns the name chosen. Calling it again with the same choice does nothing; an
  * unknown or unavailable backend throws a UserError saying what to install.
  */
 export async function initBackend(name: BackendName = 'auto', opts: BackendOptions = {}): Promise<string> {
@@ -125,10 +127,12 @@ export interface TrainOptions {
 }
 
 /** The training engine: as asked, else the one the backend chose (src/backend trainingEngine). */
-function chooseEngine(engine: 'tfjs' | 'onnx' | undefined, threads: number | undefined): { engine: 'tfjs' | 'onnx'; threads?: number } {
+function chooseEngine(engine: 'tfjs' | 'onnx' | undefined, threads: number | undefined): { engine: 'tfjs' | 'onnx'; threads?: number; provider?: ExecutionProvider } {
   const chosen = trainingEngine();
-  if (engine === undefined) return chosen.engine === 'onnx' ? { engine: 'onnx', threads: threads ?? chosen.threads } : { engine: 'tfjs' };
-  return { engine, threads: threads ?? ('threads' in chosen ? chosen.threads : undefined) };
+  // engine 'onnx' runs on the execution provider the backend chose (onnx-webgpu, onnx-cuda), else the CPU
+  const provider = 'provider' in chosen ? chosen.provider : undefined;
+  if (engine === undefined) return chosen.engine === 'onnx' ? { engine: 'onnx', threads: threads ?? chosen.threads, provider } : { engine: 'tfjs' };
+  return { engine, threads: threads ?? ('threads' in chosen ? chosen.threads : undefined), ...(engine === 'onnx' ? { provider } : {}) };
 }
 
 /**
@@ -181,8 +185,12 @@ export { cosine, dot, euclidean, manhattan, angular, norm, normalized } from './
 export { HnswIndex, type Hit, type Item, type IndexParams, type Calibration };
 export { DEFAULT_PARAMS } from './search/hnsw-index.js';
 
-/** Options of {@link buildIndex} and {@link addToIndex}. */
-export interface IndexBuildOptions {
+/**
+ * Options of {@link buildIndex} and {@link addToIndex}. `dim`, `promptName` and
+ * `queryPromptName` (build only) are recorded in the index, which then embeds items and queries
+ * that way (a Matryoshka prefix, the model's prompts).
+ */
+export interface IndexBuildOptions extends IndexEmbeddingOptions {
   /** Graph parameters (default M 32, efConstruction 200; ef calibrated unless given). */
   params?: Partial<IndexParams>;
   /** Recall@10 the default ef is calibrated for (default 0.98); ignored when `params.ef` is given. */
@@ -200,14 +208,14 @@ export interface IndexBuildOptions {
  */
 export async function buildIndex(encoder: Encoder, items: Item[], opts: IndexBuildOptions = {}): Promise<{ index: HnswIndex; calibration?: Calibration }> {
   await ensureBackend();
-  return buildIndexInternal(encoder, await modelRef(encoder.source, encoder), items, opts);
+  const { model, documents } = await indexEmbedding(encoder, encoder.source, opts);
+  return buildIndexInternal(documents, model, items, opts);
 }
 
 /** Embed `items` into an existing index (ids must be new); recalibrates ef when enough come in. */
-export async function addToIndex(index: HnswIndex, encoder: Encoder, items: Item[], opts: Omit<IndexBuildOptions, 'params'> = {}): Promise<Calibration | undefined> {
+export async function addToIndex(index: HnswIndex, encoder: Encoder, items: Item[], opts: Omit<IndexBuildOptions, 'params' | keyof IndexEmbeddingOptions> = {}): Promise<Calibration | undefined> {
   await ensureBackend();
-  await checkSameModel(index, encoder);
-  return addToIndexInternal(index, encoder, items, opts);
+  return addToIndexInternal(index, await sameModelView(index, encoder, 'document'), items, opts);
 }
 
 /** Open an index folder written by `index.save(dir)` or `sbert-train index build` (checked against its manifest). */
@@ -232,15 +240,16 @@ export async function searchIndex(index: HnswIndex, encoder: Encoder, query: str
 export async function searchIndex(index: HnswIndex, encoder: Encoder, queries: readonly string[], opts?: SearchOptions): Promise<Hit[][]>;
 export async function searchIndex(index: HnswIndex, encoder: Encoder, queries: string | readonly string[], opts: SearchOptions = {}): Promise<Hit[] | Hit[][]> {
   await ensureBackend();
-  await checkSameModel(index, encoder);
+  const view = await sameModelView(index, encoder, 'query');
   const texts = typeof queries === 'string' ? [queries] : [...queries];
-  const vectors = await encoder.encode(texts, { normalize: true, progress: false });
+  const vectors = await view.encode(texts, { normalize: true, progress: false });
   const hits = vectors.map((v) => index.search(v, opts.k ?? 10, opts.ef));
   return typeof queries === 'string' ? hits[0] : hits;
 }
 
-async function checkSameModel(index: HnswIndex, encoder: TextEncoder): Promise<void> {
-  checkEncoderMatches(index.manifest(), encoder, await encoder.weightsHash(), 'this index');
+/** The index's own model, seen through its prefix size and prompt for `role` texts (src/search/view.ts). */
+async function sameModelView(index: HnswIndex, encoder: Encoder, role: 'query' | 'document') {
+  return indexedView(index.manifest(), encoder, await encoder.weightsHash(), 'this index', role);
 }
 
 // ---- heatmaps ----

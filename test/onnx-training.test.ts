@@ -8,7 +8,7 @@
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -23,6 +23,7 @@ import { parseRecipe, type Recipe } from '../src/recipe/index.js';
 import { LOSS_NAMES } from '../src/recipe/schema.js';
 import { makeModelFolder, type TestArch } from './helpers/models.js';
 import { ROOT } from './helpers/cli.js';
+import { trainRecipe, writeTrainData } from './helpers/onnx-train-fixtures.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'sbert-onnx-train-'));
 const TEXTS = ['hello world, a test', 'short', 'the quick brown fox jumps over the lazy dog', 'a man plays a guitar'];
@@ -203,41 +204,8 @@ test('host AdamW (SIMD kernel and JS loop) = src/training/optimizer.ts bit for b
 
 // ---- training runs ----
 
-/** 32 rows: three texts, a similarity score in [0, 1] and a binary label. */
-function writeData(): string {
-  const words = ['guitar', 'onion', 'horse', 'piano', 'car', 'dog', 'river', 'bread', 'phone', 'chair', 'cloud', 'apple'];
-  const rows = ['a,b,c,score,bin'];
-  for (let i = 0; i < 32; i++) {
-    const w = (k: number) => words[(i * 7 + k * 5) % words.length];
-    rows.push(`A man with a ${w(0)}.,Someone has a ${w(i % 3 === 0 ? 0 : 1)} here.,The ${w(2)} is not ${w(3)}.,${((i * 37) % 100) / 100},${i % 2}`);
-  }
-  const file = join(tmp, 'train.csv');
-  writeFileSync(file, rows.join('\n') + '\n');
-  return file;
-}
-
-const COLUMNS: Record<string, { texts: string[]; label: string | null }> = {
-  cosine_mse: { texts: ['a', 'b'], label: 'score' },
-  angular_mse: { texts: ['a', 'b'], label: 'score' },
-  cosent: { texts: ['a', 'b'], label: 'score' },
-  contrastive: { texts: ['a', 'b'], label: 'bin' },
-  online_contrastive: { texts: ['a', 'b'], label: 'bin' },
-  multiple_negatives_ranking: { texts: ['a', 'b', 'c'], label: null },
-  triplet: { texts: ['a', 'b', 'c'], label: null },
-};
-
-/** The recipe of the parity and resume runs, as the YAML would hold it. */
-function rawRecipe(loss: string, file: string, training: Record<string, unknown> = {}, optimizer: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
-    model: { base: 'builtin:tiny', max_seq_length: 16 },
-    data: { train: file, columns: COLUMNS[loss] },
-    loss: { name: loss },
-    optimizer: { name: 'adamw', lr: 1e-4, weight_decay: 0.01, clip_grad_norm: 1, ...optimizer },
-    schedule: { name: 'linear', warmup_steps: 2 },
-    training: { batch_size: 4, epochs: 8, max_steps: 16, seed: 13, checkpoint_every: null, ...training },
-    output: { dir: mkdtempSync(join(tmp, `run-${loss}-`)) },
-  };
-}
+const writeData = (): string => writeTrainData(tmp);
+const rawRecipe = (loss: string, file: string, training: Record<string, unknown> = {}, optimizer: Record<string, unknown> = {}) => trainRecipe(tmp, loss, file, training, optimizer);
 
 const recipeFor = (loss: string, file: string): Recipe => parseRecipe(rawRecipe(loss, file), { baseDir: tmp });
 

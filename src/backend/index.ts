@@ -8,6 +8,9 @@
  * - the inference engine behind `encode()` (src/engine): with `onnx`, the encoder lowered to
  *   an ONNX graph in onnxruntime-node (--threads intra-op threads, default the physical
  *   cores), with the tfjs backend `auto` would pick underneath for training and loading.
+ *   `onnx-webgpu` and `onnx-cuda` are the same on onnxruntime's WebGPU or CUDA execution
+ *   provider (src/engine/onnx/providers.ts), inference and training both; only when asked,
+ *   and a one-line error naming what to install when the provider cannot run here.
  *
  * `auto` = tfjs as above, and onnx for inference when onnxruntime-node loads. The choice is
  * printed once on stderr, e.g. `backend: onnx (onnxruntime-node 1.30.0, 2 threads; training
@@ -19,16 +22,22 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { BackendError, UserError } from '../errors.js';
 import { setInferenceEngine, type InferenceEngine } from '../engine/index.js';
+import type { ExecutionProvider } from '../engine/onnx/providers.js';
 import { registerAllGradients } from './gradients.js';
 import { registerWasmExtras } from './wasm-kernels.js';
 import { installWebgpuFixes, takeWebgpuError } from './webgpu.js';
 
-export const BACKENDS = ['auto', 'onnx', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
+export const BACKENDS = ['auto', 'onnx', 'onnx-webgpu', 'onnx-cuda', 'tensorflow', 'webgpu', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
-/** What was chosen: the name callers see ('onnx' or the tfjs backend's), and the onnx threads. */
+/** The backends that run on onnxruntime, and on which of its execution providers. */
+const ONNX_BACKENDS: Record<string, ExecutionProvider> = { onnx: 'cpu', 'onnx-webgpu': 'webgpu', 'onnx-cuda': 'cuda' };
+const PROVIDER_LABEL: Record<ExecutionProvider, string> = { cpu: 'CPU', webgpu: 'WebGPU', cuda: 'CUDA' };
+
+/** What was chosen: the name callers see (an onnx backend's or the tfjs backend's), its onnx threads and provider. */
 let chosen: string | null = null;
 let chosenThreads: number | null = null;
+let chosenProvider: ExecutionProvider | null = null;
 /** --threads, when given (see configureBackend). */
 let requestedThreads: number | null = null;
 
@@ -133,15 +142,27 @@ async function loadWebgpu(): Promise<boolean> {
  * lazily: the engine pulls in the ONNX lowering, and onnxruntime-node is a native addon that
  * only the runs that use it should load.
  */
-async function loadOnnxEngine(threads: number): Promise<{ engine: InferenceEngine; version: string } | { error: string }> {
+async function loadOnnxEngine(threads: number, provider: ExecutionProvider): Promise<{ engine: InferenceEngine; version: string } | { error: string; providerError?: true }> {
   const runtime = await import('../engine/onnx/runtime.js');
+  let ort: Awaited<ReturnType<typeof runtime.loadOrt>>;
   try {
-    await runtime.loadOrt();
+    ort = await runtime.loadOrt();
   } catch (e) {
     return { error: (e as Error).message };
   }
+  const { checkProvider } = await import('../engine/onnx/providers.js');
+  const unusable = await checkProvider(ort, provider);
+  if (unusable) return { error: unusable, providerError: true };
   const { OnnxInferenceEngine } = await import('../engine/onnx/inference.js');
-  return { engine: new OnnxInferenceEngine({ threads }), version: runtime.ortVersion() };
+  return { engine: new OnnxInferenceEngine({ threads, provider }), version: runtime.ortVersion() };
+}
+
+/** The one line for an onnx backend that cannot run: onnxruntime-node missing, or its execution provider unusable. */
+async function onnxLoadError(name: string, provider: ExecutionProvider, failure: { error: string; providerError?: true }): Promise<UserError> {
+  if (!failure.providerError) return new UserError(`backend '${name}' needs onnxruntime-node, which did not load (${failure.error}); reinstall it (npm install onnxruntime-node) or choose --backend wasm`);
+  const { PROVIDER_FIX } = await import('../engine/onnx/providers.js');
+  const fix = PROVIDER_FIX[provider as Exclude<ExecutionProvider, 'cpu'>];
+  return new UserError(`backend '${name}': onnxruntime's ${PROVIDER_LABEL[provider]} execution provider ${failure.error}; ${fix}, or choose --backend onnx (CPU)`);
 }
 
 /** The tfjs backend `auto` picks: tfjs-node(-gpu), then wasm, then cpu. */
@@ -156,7 +177,7 @@ async function loadAutoTfjs(): Promise<boolean> {
  */
 export async function initBackend(name: BackendName | string = 'auto', opts: { quiet?: boolean; training?: boolean } = {}): Promise<string> {
   const threads = requestedThreads ?? physicalCores();
-  if (chosen && (name === 'auto' || name === chosen) && (chosen !== 'onnx' || chosenThreads === threads)) return chosen;
+  if (chosen && (name === 'auto' || name === chosen) && (chosenThreads === null || chosenThreads === threads)) return chosen;
   if (!(BACKENDS as readonly string[]).includes(name)) {
     throw new UserError(`unknown backend '${name}': valid names are ${BACKENDS.join(', ')}`);
   }
@@ -167,10 +188,11 @@ export async function initBackend(name: BackendName | string = 'auto', opts: { q
   tf.env().set('PROD', true);
   let ok = false;
   let onnx: Awaited<ReturnType<typeof loadOnnxEngine>> | null = null;
-  if (name === 'auto' || name === 'onnx') {
+  const provider = ONNX_BACKENDS[name] ?? 'cpu';
+  if (name === 'auto' || name in ONNX_BACKENDS) {
     ok = await loadAutoTfjs();
-    onnx = await loadOnnxEngine(threads);
-    if ('error' in onnx && name === 'onnx') throw new UserError(`backend 'onnx' needs onnxruntime-node, which did not load (${onnx.error}); reinstall it (npm install onnxruntime-node) or choose --backend wasm`);
+    onnx = await loadOnnxEngine(threads, provider);
+    if ('error' in onnx && name !== 'auto') throw await onnxLoadError(name, provider, onnx);
   } else if (name === 'tensorflow') {
     ok = await loadTensorflow();
     if (!ok) throw new UserError("backend 'tensorflow' needs @tensorflow/tfjs-node or @tensorflow/tfjs-node-gpu: npm install one of them");
@@ -188,14 +210,18 @@ export async function initBackend(name: BackendName | string = 'auto', opts: { q
   let line: string;
   if (onnx && 'engine' in onnx) {
     setInferenceEngine(onnx.engine);
-    chosen = 'onnx';
+    chosen = name === 'auto' ? 'onnx' : name;
     chosenThreads = threads;
-    const trainer = opts.training && trainsOnOnnx(tfjsName) ? 'onnx' : tfjsName;
-    line = `onnx (onnxruntime-node ${onnx.version}, ${threads} thread${threads === 1 ? '' : 's'}; training on ${trainer})`;
+    chosenProvider = provider;
+    const trainer = opts.training && trainsOnOnnx(provider, tfjsName) ? chosen : tfjsName;
+    const threadsText = `${threads} thread${threads === 1 ? '' : 's'}${provider === 'cpu' ? '' : ' for the nodes left on the CPU'}`;
+    const where = provider === 'cpu' ? '' : `${PROVIDER_LABEL[provider]} execution provider, `;
+    line = `${chosen} (onnxruntime-node ${onnx.version}, ${where}${threadsText}; training on ${trainer})`;
   } else {
     setInferenceEngine(null);
     chosen = tfjsName;
     chosenThreads = null;
+    chosenProvider = null;
     line = onnx ? `${tfjsName} (onnxruntime-node did not load: ${onnx.error})` : tfjsName;
   }
   if (!opts.quiet && !process.env.SBERT_QUIET_BACKEND) process.stderr.write(`backend: ${line}\n`);
@@ -222,20 +248,23 @@ export async function readToHost<K>(tensors: Map<K, tf.Tensor>): Promise<Map<K, 
 }
 
 /**
- * Whether training runs on the onnx training engine (src/engine/onnx/training.ts): when onnx
- * was chosen and the tfjs backend underneath is not tfjs-node (libtensorflow trains natively;
- * wasm and cpu are 3-8x slower than the onnx engine: benchmarks/RESULTS.md).
+ * Whether training runs on the onnx training engine (src/engine/onnx/training.ts): when an
+ * onnx backend was chosen, on a GPU provider always (it was asked for by name), on the CPU
+ * one unless the tfjs backend underneath is tfjs-node (libtensorflow trains natively; wasm
+ * and cpu are 3-8x slower than the onnx engine: benchmarks/RESULTS.md).
  */
-function trainsOnOnnx(tfjsName: string): boolean {
-  return tfjsName !== 'tensorflow';
+function trainsOnOnnx(provider: ExecutionProvider, tfjsName: string): boolean {
+  return provider !== 'cpu' || tfjsName !== 'tensorflow';
 }
 
-/** The training engine and its threads for `train()`, from what initBackend chose. */
-export function trainingEngine(): { engine: 'onnx'; threads: number } | { engine: 'tfjs' } {
-  return chosen === 'onnx' && chosenThreads !== null && trainsOnOnnx(tf.getBackend()) ? { engine: 'onnx', threads: chosenThreads } : { engine: 'tfjs' };
+/** The training engine, its threads and execution provider for `train()`, from what initBackend chose. */
+export function trainingEngine(): { engine: 'onnx'; threads: number; provider: ExecutionProvider } | { engine: 'tfjs' } {
+  return chosenProvider !== null && chosenThreads !== null && trainsOnOnnx(chosenProvider, tf.getBackend())
+    ? { engine: 'onnx', threads: chosenThreads, provider: chosenProvider }
+    : { engine: 'tfjs' };
 }
 
-/** What initBackend chose: 'onnx' (inference on onnxruntime, see tfjsBackend()) or the tfjs backend; null before. */
+/** What initBackend chose: 'onnx', 'onnx-webgpu', 'onnx-cuda' (inference on onnxruntime, see tfjsBackend()) or the tfjs backend; null before. */
 export function currentBackend(): string | null {
   return chosen;
 }

@@ -34,12 +34,12 @@ export async function main(argv: string[]): Promise<number> {
         type: 'string',
         default: 'auto',
         choices: [...BACKENDS],
-        describe: 'compute backend; onnx = encode/eval/search/serve on onnxruntime-node (training stays on tfjs); auto = tfjs-node(-gpu) if installed, else wasm, else cpu, with onnx for inference when onnxruntime-node loads',
+        describe: 'compute backend; onnx = encode/eval/search/serve and training on onnxruntime-node (CPU); onnx-webgpu / onnx-cuda = the same on its WebGPU / CUDA execution provider (a GPU driver; CUDA: --onnxruntime-node-install=cuda12); auto = tfjs-node(-gpu) if installed, else wasm, else cpu, with onnx (CPU) when onnxruntime-node loads',
         global: true,
       })
       .option('threads', {
         type: 'string',
-        describe: 'onnxruntime threads for --backend onnx / auto (default: the number of physical cores)',
+        describe: 'onnxruntime threads for --backend onnx / auto, and for the nodes onnx-webgpu / onnx-cuda leave on the CPU (default: the number of physical cores)',
         global: true,
       })
       .middleware((argv) => configureBackend({ threads: argv.threads }))

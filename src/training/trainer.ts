@@ -41,6 +41,7 @@ import { frameworkVersions, modelCard } from './model-card.js';
 import { assertModelDirReplaceable, openRunFolder, planRunFolder, type PreviousRun } from './run-folder.js';
 import { buildLoss, checkResumeData, divergenceAdvice, epochBatches, loadRunData, toStsPairs, trainSetsOf, type DataFingerprints, type Example, type RunData, type TrainLoss, type TrainSet } from './data.js';
 import { DatasetLosses } from './dataset-losses.js';
+import { fileEvaluator, runFileEvaluators, type FileEvaluator } from '../evaluation/file-evaluators.js';
 
 export interface StepInfo {
   /** Optimizer steps done, counting this one (1-based). */
@@ -136,6 +137,8 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
   if (opts.resume && plan.start !== 'resume') opts = { ...opts, resume: false }; // nothing to continue from: start from the beginning
 
   const data = opts.prepared?.data ?? withColumnPrompts(loadRunData(recipe), recipe);
+  // evaluation.evaluators: their files read now, so a bad one fails before the model loads.
+  const evaluators = recipe.evaluation.evaluators.map((e, i) => fileEvaluator({ ...e, where: `evaluation.evaluators[${i}]` }));
   const encoder = await buildEncoder(recipe, opts.prepared?.encoder);
   applyRecipeToEncoder(encoder, recipe); // Matryoshka dims checked against the model; model.prompts saved with it
   const loss = opts.prepared?.loss ?? buildLoss(recipe);
@@ -205,10 +208,11 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
     /** With an engine, the weights being trained live there: copy them to the encoder before it is read. */
     const syncEncoder = () => engine && copyEngineWeights(engine, all);
 
-    const hasDev = data.dev !== null;
+    // Something to evaluate: the dev set, or the files of evaluation.evaluators.
+    const hasDev = data.dev !== null || evaluators.length > 0;
     const evaluate = async (): Promise<Record<string, number>> => {
       syncEncoder();
-      return evalDev(encoder, loss, data, recipe);
+      return evalDev(encoder, loss, data, recipe, evaluators);
     };
     if (!opts.resume && hasDev) {
       state.startMetrics = await evaluate();
@@ -355,7 +359,7 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
     }
     // The final evaluations also keep per-pair gold and cosine scores for the report's scatter plot.
     const scatters: ScatterData[] = [];
-    const finalMetrics = hasDev ? await evalSet(encoder, loss, data.dev!, recipe, scatters, 'dev') : null;
+    const finalMetrics = hasDev ? { ...(data.dev ? await evalSet(encoder, loss, data.dev, recipe, scatters, 'dev') : {}), ...(await runFileEvaluators(evaluators, encoder, { batchSize: recipe.evaluation.batch_size })) } : null;
     let testMetrics: Record<string, number> | null = null;
     if (data.test) testMetrics = await evalSet(encoder, loss, data.test, recipe, scatters, 'test');
     let modelDir: string | null = null;
@@ -513,8 +517,10 @@ function countSteps(recipe: Recipe, train: Example[], sets: readonly TrainSet[])
   return { stepsPerEpoch, totalSteps: recipe.training.max_steps !== null ? Math.min(recipe.training.max_steps, all) : all };
 }
 
-async function evalDev(encoder: SentenceEncoder, loss: TrainLoss, data: RunData, recipe: Recipe): Promise<Record<string, number>> {
-  return evalSet(encoder, loss, data.dev!, recipe);
+/** The dev set's metrics (when there is one) and those of evaluation.evaluators, in one map. */
+async function evalDev(encoder: SentenceEncoder, loss: TrainLoss, data: RunData, recipe: Recipe, evaluators: readonly FileEvaluator[]): Promise<Record<string, number>> {
+  const dev = data.dev ? await evalSet(encoder, loss, data.dev, recipe) : {};
+  return { ...dev, ...(await runFileEvaluators(evaluators, encoder, { batchSize: recipe.evaluation.batch_size })) };
 }
 
 /** STS metrics when the set has scores and two texts; dev_loss always. */

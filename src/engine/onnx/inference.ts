@@ -17,6 +17,7 @@ import type { TokenBatch } from '../../models/types.js';
 import type { InferenceEngine } from '../index.js';
 import { encoderSpec, encoderToOnnx } from './encoder.js';
 import { encodeModel } from './proto.js';
+import type { ExecutionProvider } from './providers.js';
 import { createSession, runSentenceEmbedding, type OrtSession } from './runtime.js';
 
 /** protobuf messages stop at 2 GiB (the same limit export.ts names). */
@@ -57,8 +58,10 @@ interface Entry {
 }
 
 export interface OnnxEngineOptions {
-  /** onnxruntime intra-op threads. */
+  /** onnxruntime intra-op threads (on a GPU provider: for the nodes left on the CPU). */
   threads: number;
+  /** Where the sessions run (default cpu; ./providers.ts). */
+  provider?: ExecutionProvider;
 }
 
 export class OnnxInferenceEngine implements InferenceEngine {
@@ -120,7 +123,7 @@ export class OnnxInferenceEngine implements InferenceEngine {
       throw new ModelError(`${encoder.source}: ${(weightBytes / 2 ** 30).toFixed(1)} GiB of weights do not fit in one ONNX graph (2 GiB limit); run it with --backend wasm`);
     }
     this.builds++;
-    return createSession(encodeModel(model), { threads: this.options.threads });
+    return createSession(encodeModel(model), { threads: this.options.threads, provider: this.options.provider });
   }
 
   private releaseWhenIdle(entry: Entry): void {

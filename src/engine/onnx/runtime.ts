@@ -10,6 +10,7 @@
  */
 import type * as Ort from 'onnxruntime-node';
 import type { TokenBatch } from '../../models/types.js';
+import { providerSessionOptions, type ExecutionProvider } from './providers.js';
 
 export type OrtModule = typeof Ort;
 export type OrtSession = Ort.InferenceSession;
@@ -58,16 +59,27 @@ function ort(): OrtModule {
 export interface SessionOptions {
   /** Intra-op threads (default: onnxruntime's choice). Fix it for reproducible timings. */
   threads?: number;
+  /** Where the nodes run (default cpu; ./providers.ts). On a GPU, `threads` sizes the pool of the nodes left on the CPU. */
+  provider?: ExecutionProvider;
 }
 
-/** A session with every graph optimization on; one intra-op pool of `threads`, no inter-op parallelism. */
-export async function createSession(model: Uint8Array | string, opts: SessionOptions = {}): Promise<OrtSession> {
-  const rt = await loadOrt();
-  const options: Ort.InferenceSession.SessionOptions = {
+/**
+ * Every graph optimization on; one intra-op pool of `threads`, no inter-op parallelism; the
+ * execution provider asked for. (The training engine adds to these.)
+ */
+export function sessionOptions(opts: SessionOptions): Ort.InferenceSession.SessionOptions {
+  return {
     graphOptimizationLevel: 'all',
     executionMode: 'sequential',
     ...(opts.threads ? { intraOpNumThreads: opts.threads, interOpNumThreads: 1 } : {}),
+    ...providerSessionOptions(opts.provider ?? 'cpu'),
   };
+}
+
+/** A session as `sessionOptions` says. */
+export async function createSession(model: Uint8Array | string, opts: SessionOptions = {}): Promise<OrtSession> {
+  const rt = await loadOrt();
+  const options = sessionOptions(opts);
   return typeof model === 'string' ? rt.InferenceSession.create(model, options) : rt.InferenceSession.create(model, options);
 }
 

@@ -21,7 +21,8 @@ import type { EncoderSpec, NamedWeights } from './encoder.js';
 import { EMBEDDINGS_SUM_GRAD, POSITION_BIAS_GRAD, gradName, savedInputName } from './backward.js';
 import { encodeModel } from './proto.js';
 import { buildTrainingGraphs, type TrainingGraphs } from './train-graph.js';
-import { loadOrt, type OrtModule, type OrtSession } from './runtime.js';
+import type { ExecutionProvider } from './providers.js';
+import { loadOrt, sessionOptions, type OrtModule, type OrtSession } from './runtime.js';
 
 /** What forward() keeps for backward(): the batch and the forward graph's outputs. */
 export interface SavedActivations {
@@ -32,6 +33,8 @@ export interface SavedActivations {
 export interface TrainingEngineOptions {
   /** onnxruntime intra-op threads (fix it for bit-identical resumes). */
   threads?: number;
+  /** Where the forward and backward graphs run (default cpu; ./providers.ts). The weights stay on the host either way. */
+  provider?: ExecutionProvider;
 }
 
 /**
@@ -43,9 +46,7 @@ export interface TrainingEngineOptions {
  */
 function trainingSession(ort: OrtModule, model: Uint8Array, opts: TrainingEngineOptions): Promise<OrtSession> {
   return ort.InferenceSession.create(model, {
-    graphOptimizationLevel: 'all',
-    executionMode: 'sequential',
-    ...(opts.threads ? { intraOpNumThreads: opts.threads, interOpNumThreads: 1 } : {}),
+    ...sessionOptions(opts),
     extra: { session: { intra_op: { allow_spinning: '0' } } },
   });
 }
