@@ -20,7 +20,7 @@ import { readSafetensors, writeSafetensors, type TensorInput } from '../src/mode
 import { parseRecipe, type Recipe } from '../src/recipe/index.js';
 import { latestCheckpoint, loadCheckpoint, train } from '../src/training/index.js';
 import { ROOT } from './helpers/cli.js';
-import { TEST_BACKENDS, useBackend } from './helpers/backends.js';
+import { agreeAcrossBackends, TEST_BACKENDS, useBackend } from './helpers/backends.js';
 
 const FIX = join(ROOT, 'test', 'fixtures');
 const PEFT = join(FIX, 'peft');
@@ -195,6 +195,9 @@ for (const backend of TEST_BACKENDS) {
     const recipe = loraRecipe();
     const res = await train(recipe, { ...quiet, ...engine });
     assert.equal(res.steps, 6);
+    // Both engines train the same adapters (float rounding apart), and the loss goes down.
+    agreeAcrossBackends('LoRA r=8 losses', backend, res.losses, 1e-4);
+    assert.ok(res.losses[5] < res.losses[1], `losses ${res.losses.join(', ')}`);
     const base = await tinyWeights();
 
     // The final checkpoint holds every encoder weight and the adapters.
@@ -249,6 +252,29 @@ for (const backend of TEST_BACKENDS) {
     fromMerged.forEach((e, i) => assert.ok(maxAbsDiff(e, fromAdapter[i]) < 1e-6, `embedding ${i}`));
     const mergedWeights = readSafetensors(join(res2.modelDir!, 'model.safetensors'));
     for (const [name, w] of base) if (!targets.some((m) => `${m}.weight` === name)) assert.ok(sameBits(mergedWeights.get(name)!.data, w), `${name} differs in the merged model`);
+  });
+}
+
+for (const backend of TEST_BACKENDS) {
+  test(`a LoRA run interrupted and resumed from its checkpoint ends bit-identical; mini-batches (GradCache) give the same adapters (${backend})`, async () => {
+    const engine = await useBackend(backend);
+    const adapters = async (recipe: Recipe) => readSafetensors(join(recipe.output.model_dir, 'adapter_model.safetensors'));
+    const training = { max_steps: 4, checkpoint_every: 1, grad_accum_steps: 1, batch_size: 4 };
+    const whole = loraRecipe({ training });
+    const a = await train(whole, { ...quiet, ...engine });
+
+    const cut = loraRecipe({ training });
+    const stop = new AbortController();
+    await assert.rejects(train(cut, { ...quiet, ...engine, signal: stop.signal, onStep: (s) => s.step === 2 && stop.abort() }), /interrupted at step 2/);
+    const b = await train(cut, { ...quiet, ...engine, resume: true });
+    assert.equal(b.weightsHash, a.weightsHash);
+    const [ta, tb] = [await adapters(whole), await adapters(cut)];
+    for (const [name, t] of ta) assert.ok(sameBits(t.data, tb.get(name)!.data), `${name} differs after resume`);
+
+    const mini = loraRecipe({ training: { ...training, mini_batch_size: 2 } });
+    await train(mini, { ...quiet, ...engine });
+    const tm = await adapters(mini);
+    for (const [name, t] of ta) assert.ok(maxAbsDiff(t.data, tm.get(name)!.data) < 1e-5, `${name}: mini-batches give other adapters`);
   });
 }
 
