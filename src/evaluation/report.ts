@@ -37,6 +37,8 @@ export interface ReportData {
   scatter?: ScatterData | ScatterData[];
   /** Extra facts shown under the title (dataset, split, pairs, date...). */
   meta?: Record<string, string | number>;
+  /** More sections after the tables (e.g. a confusion matrix): a body for report.md and one for report.html. */
+  sections?: Array<{ title: string; markdown: string; html: string }>;
 }
 
 export interface ReportPaths {
@@ -92,6 +94,7 @@ export function reportMarkdown(data: ReportData): string {
     }
     out.push('', `Primary metric: \`${shortKey(t.name, t.primary)}\`.`, '');
   }
+  for (const s of data.sections ?? []) out.push(`## ${s.title}`, '', s.markdown.trimEnd(), '');
   if (data.history) {
     const last = data.history.loss.at(-1);
     out.push('## Training', '');
@@ -168,6 +171,7 @@ export async function reportHtml(data: ReportData): Promise<string> {
       parts.push(`<figure>${svg}</figure>`);
     }
   }
+  for (const s of data.sections ?? []) parts.push(`<h2>${escapeHtml(s.title)}</h2>`, s.html);
   if (data.history) {
     parts.push('<h2>Training</h2>');
     parts.push(...(await historyCharts(data, data.history)));

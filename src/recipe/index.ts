@@ -12,11 +12,15 @@ import { expandHome, localModelPath, looksLikePath } from '../models/hub.js';
 import { RECIPE_SCHEMA } from './schema.js';
 import { validateValue } from './validate.js';
 import { checkRules, lossRequirements } from './rules.js';
+import { evaluatorPrimaryKey, resolveLists, trainDatasets } from './datasets.js';
+import { CLASSIFICATION_MONITOR, resolveClassification } from './classification.js';
 import type { Recipe } from './types.js';
 
 export type { Recipe, LossName, Column, Task } from './types.js';
 export { RECIPE_SCHEMA, LOSS_NAMES, TASKS } from './schema.js';
 export { lossRequirements } from './rules.js';
+export { trainDatasets, isMultiDataset, singleTrainFile, evaluatorMetricKeys, evaluatorPrimaryKey } from './datasets.js';
+export type { TrainDataset, EvaluatorConfig } from './types.js';
 export { nearest, editDistance } from './validate.js';
 
 export interface ParseOptions {
@@ -76,15 +80,25 @@ function resolveRecipe(r: Recipe, opts: ParseOptions): Recipe {
   const out = structuredClone(r);
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(opts.baseDir, p));
   out.name = r.name ?? (opts.fileName ? basename(opts.fileName, extname(opts.fileName)) : 'run');
-  out.data.train = abs(r.data.train);
+  if (typeof r.data.train === 'string') out.data.train = abs(r.data.train);
   out.data.dev = r.data.dev === null ? null : abs(r.data.dev);
   out.data.test = r.data.test === null ? null : abs(r.data.test);
   out.model.base = resolveModelBase(r.model.base, opts.baseDir);
+  if (r.distill.teacher !== null) out.distill.teacher = resolveModelBase(r.distill.teacher, opts.baseDir);
   const req = lossRequirements(r.loss.name);
   out.optimizer.weight_decay = r.optimizer.weight_decay ?? (r.optimizer.name === 'adamw' ? 0.01 : 0);
-  out.training.no_duplicates = (r.training.no_duplicates as boolean | null) ?? req.inBatchNegatives;
-  out.evaluation.monitor = (r.evaluation.monitor as string | null) ?? (req.needsLabel ? 'spearman_cosine' : 'dev_loss');
-  out.evaluation.mode = (r.evaluation.mode as 'max' | 'min' | null) ?? (/loss$/.test(out.evaluation.monitor) ? 'min' : 'max');
+  resolveLists(out, abs); // data.train as a list, evaluation.evaluators
+  // With several datasets, one with in-batch negatives is enough to keep duplicates apart (in every dataset's batches).
+  out.training.no_duplicates = (r.training.no_duplicates as boolean | null) ?? trainDatasets(out).some((d) => lossRequirements(d.loss.name).inBatchNegatives);
+  // A distilled student is watched by its distance to the teacher (MSE on the dev texts).
+  out.evaluation.monitor = (r.evaluation.monitor as string | null) ?? (r.task === 'mlm' ? 'perplexity' : r.task === 'distill' ? 'dev_loss' : req.needsLabel ? 'spearman_cosine' : 'dev_loss');
+  if (r.task === 'classification') out.evaluation.monitor = (r.evaluation.monitor as string | null) ?? CLASSIFICATION_MONITOR;
+  resolveClassification(out);
+  // No dev set but extra evaluators: watch the first one's primary metric.
+  if (r.evaluation.monitor === null && r.task === 'embedding' && out.data.dev === null && r.data.validation_split === 0 && out.evaluation.evaluators.length > 0) {
+    out.evaluation.monitor = evaluatorPrimaryKey(out.evaluation.evaluators[0]);
+  }
+  out.evaluation.mode = (r.evaluation.mode as 'max' | 'min' | null) ?? (/(loss|perplexity)$/.test(out.evaluation.monitor) ? 'min' : 'max');
   out.output.dir = r.output.dir === null ? resolve(opts.cwd ?? process.cwd(), 'runs', out.name) : abs(r.output.dir);
   out.output.model_dir = r.output.model_dir === null ? resolve(out.output.dir, 'model') : abs(r.output.model_dir);
   return out;

@@ -91,7 +91,9 @@ function checkCommon(r: Recipe, req: ReturnType<typeof lossRequirements>, proble
   checkColumns(r.data, 'data.', problems);
   if (isMultiDataset(r)) for (const [i, d] of r.data.train.entries()) checkColumns(d, `data.train[${i}].`, problems);
   for (const [key, f, format, formatKey] of dataFiles(r)) {
-    if (format === null && !/\.(csv|tsv|tab|jsonl|ndjson|json)$/i.test(f)) problems.push(`${key}: must be a .csv, .tsv or .jsonl file (or set ${formatKey}), got ${f}`);
+    // task mlm also reads plain text, one text a line.
+    const ext = r.task === 'mlm' ? /\.(csv|tsv|tab|jsonl|ndjson|json|txt)$/i : /\.(csv|tsv|tab|jsonl|ndjson|json)$/i;
+    if (format === null && !ext.test(f)) problems.push(`${key}: must be a .csv, .tsv or .jsonl file${r.task === 'mlm' ? ' (or a .txt file, one text a line)' : ''} (or set ${formatKey}), got ${f}`);
     else if (!existsSync(f)) problems.push(`${key}: file not found: ${f}`);
     else if (!statSync(f).isFile()) problems.push(`${key}: not a file: ${f}`);
   }

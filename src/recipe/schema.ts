@@ -214,6 +214,14 @@ export const RECIPE_SCHEMA: { kind: 'object'; fields: Record<string, FieldSpec> 
         },
       },
     },
+    mlm: {
+      kind: 'object',
+      doc: 'task: mlm only (src/training/mlm.ts)',
+      fields: {
+        probability: { kind: 'number', min: 0, exclusiveMin: true, max: 1, exclusiveMax: true, default: 0.15, why: "BERT's masking rate (transformers DataCollatorForLanguageModeling mlm_probability)" },
+        whole_word: { kind: 'boolean', default: false, why: 'false = mask tokens independently, as BERT; true masks whole words (DataCollatorForWholeWordMask), which helps on domain words split into many pieces' },
+      },
+    },
     distill: {
       kind: 'object',
       doc: 'task: distill only (src/training/distill.ts)',

@@ -84,6 +84,7 @@ export interface Recipe {
     early_stopping: { patience: number | null; min_delta: number };
     evaluators: EvaluatorConfig[];
   };
+  mlm: { probability: number; whole_word: boolean };
   distill: {
     teacher: string | null;
     student: { layers: number[] | null };

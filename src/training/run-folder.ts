@@ -53,7 +53,7 @@ export interface RunPlan {
 }
 
 /** Top-level files the trainer (and src/evaluation/report.ts) writes into a run folder; folders: checkpoints/, tensorboard/ (event files), model/. */
-const RUN_FILES = new Set(['recipe.yaml', 'metrics.jsonl', 'report.json', 'report.md', 'report.html']);
+const RUN_FILES = new Set(['recipe.yaml', 'metrics.jsonl', 'report.json', 'report.md', 'report.html', 'setfit-pairs.csv']);
 /** Temp and set-aside names that writeFileAtomic, checkpoints and model saves leave after a crash. */
 const LEFTOVER = /^\..+\.(tmp|old)$/;
 /** What checkpoint.ts writes under checkpoints/. */
@@ -83,7 +83,7 @@ export function isSavedModel(dir: string): boolean {
 
 /** Entries of a model folder that a save of ours does not write. */
 function foreignInModel(dir: string): string[] {
-  return entriesOf(dir).filter((e) => !MODEL_FILES.has(e.name) && !(e.dir && MODEL_MODULE.test(e.name)) && !LEFTOVER.test(e.name)).map(label);
+  return entriesOf(dir).filter((e) => !MODEL_FILES.has(e.name) && !(e.dir && (MODEL_MODULE.test(e.name) || e.name === 'classifier')) && !LEFTOVER.test(e.name)).map(label);
 }
 
 interface Entry {
@@ -132,7 +132,8 @@ function survey(dir: string): Survey {
       LEFTOVER.test(e.name) ||
       (e.dir && e.name === 'checkpoints' && readdirSync(p).every((n) => CHECKPOINT_ENTRY.test(n))) ||
       (e.dir && e.name === 'tensorboard' && readdirSync(p).every((n) => EVENT_FILE.test(n) || LEFTOVER.test(n))) ||
-      (e.dir && e.name === 'model' && (readdirSync(p).length === 0 || (isSavedModel(p) && foreignInModel(p).length === 0)));
+      (e.dir && e.name === 'model' && (readdirSync(p).length === 0 || (isSavedModel(p) && foreignInModel(p).length === 0))) ||
+      (e.dir && e.name === 'setfit' && survey(p).state === 'run'); // task classification's contrastive phase (src/training/classification.ts)
     (ours ? own : foreign).push(label(e));
   }
   const isRun = own.includes('recipe.yaml') && (own.includes('metrics.jsonl') || own.includes('checkpoints/'));

@@ -9,6 +9,9 @@
  */
 import { ConfigError } from '../errors.js';
 import type { Recipe, Task } from '../recipe/index.js';
+import { runDistill } from './distill.js';
+import { runMlm } from './mlm.js';
+import { trainClassification } from './classification.js';
 import type { TrainOptions } from './trainer.js';
 
 /** What a non-embedding task's run leaves, for the CLI's closing lines. */
@@ -26,6 +29,12 @@ export async function runTask(recipe: Recipe, opts: TrainOptions = {}): Promise<
   switch (task) {
     case 'embedding':
       throw new Error('internal: embedding recipes run through train()');
+    case 'distill':
+      return runDistill(recipe, opts);
+    case 'mlm':
+      return runMlm(recipe, opts);
+    case 'classification':
+      return trainClassification(recipe, opts);
     default:
       void opts;
       throw new ConfigError(`task: '${task}' is not available in this build`);

@@ -30,6 +30,10 @@ export interface HeatmapOptions {
    * 'fit' = [lowest, highest] value, for models whose cosines all sit near 1.
    */
   colorDomain?: 'fixed' | 'fit';
+  /** What the values are, for the legend and tooltips (default 'cosine'; a confusion matrix: 'share of row'). */
+  valueTitle?: string;
+  /** Axis titles (default none: the labels are the texts themselves), e.g. predicted / true class. */
+  axisTitles?: { x: string; y: string };
 }
 
 /** Cosine of every pair of rows, in float64. */
@@ -77,7 +81,8 @@ export function heatmapSpec(texts: readonly string[], panels: readonly HeatmapPa
   // A fixed scale that stretched to the data would not be fixed (a legend from -0.3 is not
   // comparable with one from 0): values outside [0, 1] are clamped, and the legend says so.
   const clamped = fit ? [] : [all.some((v) => v < lo) ? 'below 0 shown as 0' : '', all.some((v) => v > hi) ? 'above 1 shown as 1' : ''].filter(Boolean);
-  const legendTitle = clamped.length ? `cosine (${clamped.join(', ')})` : 'cosine';
+  const valueTitle = opts.valueTitle ?? 'cosine';
+  const legendTitle = clamped.length ? `${valueTitle} (${clamped.join(', ')})` : valueTitle;
   // dark cells get white text; the threshold sits where the scheme turns dark red
   const darkAbove = lo + 0.55 * (hi - lo);
   const axis = { labelFont: FONT, labelFontSize: 12, labelLimit: 400, title: null, domain: false, ticks: false, labelPadding: 4 };
@@ -99,8 +104,8 @@ export function heatmapSpec(texts: readonly string[], panels: readonly HeatmapPa
       width: cell * texts.length,
       height: cell * texts.length,
       encoding: {
-        x: { field: 'col', type: 'nominal', sort: labels, axis: { ...axis, labelAngle: -90, orient: 'bottom' } },
-        y: { field: 'row', type: 'nominal', sort: labels, axis },
+        x: { field: 'col', type: 'nominal', sort: labels, axis: { ...axis, labelAngle: -90, orient: 'bottom', title: opts.axisTitles?.x ?? null } },
+        y: { field: 'row', type: 'nominal', sort: labels, axis: { ...axis, title: opts.axisTitles?.y ?? null } },
       },
       layer: [
         {
@@ -115,7 +120,7 @@ export function heatmapSpec(texts: readonly string[], panels: readonly HeatmapPa
             tooltip: [
               { field: 'text1', title: 'row' },
               { field: 'text2', title: 'column' },
-              { field: 'value', title: 'cosine', format: '.3f' },
+              { field: 'value', title: valueTitle, format: '.3f' },
             ],
           },
         },
