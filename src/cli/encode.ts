@@ -22,6 +22,7 @@ import { tableOptions } from './table-options.js';
 import { initBackend } from '../backend/index.js';
 import { DataError, ModelError, UserError, isUserError } from '../errors.js';
 import { loadEncoder } from '../models/index.js';
+import { checkTruncateDim } from '../models/prompts.js';
 import type { Encoder } from '../models/index.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { writeNpyRows } from '../util/npy.js';
@@ -39,6 +40,9 @@ interface EncodeArgs {
   header?: boolean;
   'batch-size': number;
   normalize: boolean;
+  dim?: number;
+  prompt?: string;
+  'prompt-name'?: string;
   backend: string;
 }
 
@@ -131,6 +135,8 @@ async function load(spec: string): Promise<Encoder> {
 export async function runEncode(args: EncodeArgs): Promise<{ count: number; dim: number }> {
   const kind = checkOutput(args.output);
   if (!Number.isInteger(args['batch-size']) || args['batch-size'] < 1) throw new UserError(`--batch-size must be a positive integer, got ${args['batch-size']}`);
+  if (args.dim !== undefined && !(Number.isInteger(args.dim) && args.dim >= 1)) throw new UserError(`--dim must be a whole number >= 1, got ${args.dim}`);
+  if (args.prompt !== undefined && args['prompt-name'] !== undefined) throw new UserError('give --prompt or --prompt-name, not both');
   const texts = readTexts(args.input, { column: args.column === undefined ? undefined : columnArg(args.column), format: args.format, header: args.header });
   if (sameFile(args.input, args.output)) {
     throw new UserError(`--output ${args.output} is the input file ${args.input}; writing it would replace the texts (choose another output)`);
@@ -138,16 +144,25 @@ export async function runEncode(args: EncodeArgs): Promise<{ count: number; dim:
   await initBackend(args.backend);
   const encoder = await load(args.model);
   try {
-    const rows = await encoder.encode(texts, { batchSize: args['batch-size'], normalize: args.normalize, progress: texts.length > args['batch-size'] });
+    if (args.dim !== undefined) checkTruncateDim(args.dim, encoder.dim, '--dim', args.model);
+    const dim = args.dim ?? encoder.dim;
+    const rows = await encoder.encode(texts, {
+      batchSize: args['batch-size'],
+      normalize: args.normalize,
+      progress: texts.length > args['batch-size'],
+      ...(args.dim !== undefined ? { dim: args.dim } : {}),
+      ...(args.prompt !== undefined ? { prompt: args.prompt } : {}),
+      ...(args['prompt-name'] !== undefined ? { promptName: args['prompt-name'] } : {}),
+    });
     // Both writes are atomic (writeFileAtomic: temp file + rename): a failed write leaves the
     // previous output as it was, no temp file, and an error naming the output.
     if (kind === '.npy') {
-      writeNpyRows(args.output, rows, encoder.dim);
+      writeNpyRows(args.output, rows, dim);
     } else {
       const lines = texts.map((t, i) => JSON.stringify({ text: t, embedding: Array.from(rows[i], f32) }));
       writeFileAtomic(args.output, lines.join('\n') + '\n');
     }
-    return { count: texts.length, dim: encoder.dim };
+    return { count: texts.length, dim };
   } finally {
     encoder.dispose();
   }
@@ -164,6 +179,9 @@ export const encodeCommand: CommandModule<object, EncodeArgs> = {
       .option('output', { type: 'string', demandOption: true, describe: 'embeddings file: .npy (float32 [n, dim]) or .jsonl' })
       .option('batch-size', { type: 'number', default: 32, describe: 'texts per forward pass' })
       .option('normalize', { type: 'boolean', default: false, describe: 'L2-normalise each embedding' })
+      .option('dim', { type: 'number', describe: 'keep the first N values of each embedding, L2-normalised again (Matryoshka models)' })
+      .option('prompt-name', { type: 'string', describe: "prepend the model's prompt of this name (config_sentence_transformers.json; default: its default_prompt_name)" })
+      .option('prompt', { type: 'string', describe: "prepend this text to every input ('' for none, even over the model's default prompt)" })
       .example('$0 encode --model ./out/model --input titles.txt --output titles.npy', '') as unknown as Argv<EncodeArgs>,
   handler: async (argv) => {
     const { count, dim } = await runEncode(argv);

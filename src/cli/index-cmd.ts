@@ -9,7 +9,7 @@ import { columnArg, type InputFormat } from '../data/index.js';
 import { tableOptions } from './table-options.js';
 import { initBackend } from '../backend/index.js';
 import { loadEncoder } from '../models/index.js';
-import { HnswIndex, DEFAULT_PARAMS, LIMITS, intInRange, checkCanWrite, inspectIndex, readCorpus, addToIndex, buildIndex, modelRef, checkEncoderMatches, type Calibration } from '../search/index.js';
+import { HnswIndex, DEFAULT_PARAMS, LIMITS, intInRange, checkCanWrite, inspectIndex, readCorpus, addToIndex, buildIndex, indexEmbedding, indexedView, type Calibration } from '../search/index.js';
 
 interface Common {
   backend: string;
@@ -42,7 +42,7 @@ function reportCalibration(c: Calibration): void {
   process.stderr.write(`ef ${c.ef} ${how} recall@${c.k} ${c.target} (measured ${c.recall.toFixed(3)} on ${c.queries} held-out items)\n`);
 }
 
-const build: CommandModule<Common, Common & CorpusArgs & { model: string; out: string; M: number; efConstruction: number; ef?: number; targetRecall: number; batchSize: number; force: boolean }> = {
+const build: CommandModule<Common, Common & CorpusArgs & { model: string; out: string; M: number; efConstruction: number; ef?: number; targetRecall: number; batchSize: number; force: boolean; dim?: number; promptName?: string; queryPromptName?: string }> = {
   command: 'build',
   describe: 'embed a corpus and build an index folder',
   builder: (y) =>
@@ -53,6 +53,9 @@ const build: CommandModule<Common, Common & CorpusArgs & { model: string; out: s
       .option('ef-construction', { type: 'number', default: DEFAULT_PARAMS.efConstruction, describe: `HNSW build breadth, ${LIMITS.efConstruction[0]}..${LIMITS.efConstruction[1]}` })
       .option('ef', { type: 'number', describe: `default search breadth stored in the index, ${LIMITS.ef[0]}..${LIMITS.ef[1]} (default: calibrated on held-out items to reach --target-recall; ${DEFAULT_PARAMS.ef} below 1000 items)` })
       .option('target-recall', { type: 'number', default: 0.98, describe: 'recall@10 the calibrated ef aims for' })
+      .option('dim', { type: 'number', describe: 'index the first N values of each embedding, re-normalised (Matryoshka models); search and add use the same' })
+      .option('prompt-name', { type: 'string', describe: "the model's prompt for the items (default: its document / passage / corpus prompt, else its default prompt)" })
+      .option('query-prompt-name', { type: 'string', describe: "the model's prompt for queries, recorded for search and serve (default: its query prompt, else its default prompt)" })
       .option('force', { type: 'boolean', default: false, describe: 'replace an index already in --out' }) as never,
   handler: async (argv) => {
     // Everything that can be refused is refused before the model loads and embedding starts.
@@ -62,13 +65,15 @@ const build: CommandModule<Common, Common & CorpusArgs & { model: string; out: s
       ...(argv.ef !== undefined ? { ef: intInRange('--ef', argv.ef, LIMITS.ef) } : {}),
     };
     if (!(argv.targetRecall > 0 && argv.targetRecall <= 1)) throw new UserError(`--target-recall must be in (0, 1], got ${argv.targetRecall}`);
+    if (argv.dim !== undefined && !(Number.isInteger(argv.dim) && argv.dim >= 1)) throw new UserError(`--dim must be a whole number >= 1, got ${argv.dim}`);
     const batchSize = intInRange('--batch-size', argv.batchSize, LIMITS.batchSize);
     const corpus = readCorpus(argv.input, corpusFlags(argv));
     if (corpus.items.length === 0) throw new UserError(`${argv.input}: no texts to index`);
     checkCanWrite(argv.out, 0, argv.force);
     await initBackend(argv.backend);
     const encoder = await loadEncoder(argv.model);
-    const { index, calibration } = await buildIndex(encoder, await modelRef(argv.model, encoder), corpus.items, { params, targetRecall: argv.targetRecall, batchSize });
+    const { model, documents } = await indexEmbedding(encoder, argv.model, { dim: argv.dim, promptName: argv.promptName, queryPromptName: argv.queryPromptName });
+    const { index, calibration } = await buildIndex(documents, model, corpus.items, { params, targetRecall: argv.targetRecall, batchSize });
     if (calibration) reportCalibration(calibration);
     index.save(argv.out, { overwrite: argv.force });
     encoder.dispose();
@@ -94,9 +99,9 @@ const add: CommandModule<Common, Common & CorpusArgs & { index: string; model?: 
     index.checkCanSave(argv.index);
     await initBackend(argv.backend);
     const encoder = await loadEncoder(argv.model ?? index.model.path);
-    checkEncoderMatches(index.manifest(), encoder, await encoder.weightsHash(), argv.index);
+    const documents = indexedView(index.manifest(), encoder, await encoder.weightsHash(), argv.index, 'document'); // the index's prefix size and item prompt
     const before = index.count;
-    const calibration = await addToIndex(index, encoder, corpus.items, { batchSize });
+    const calibration = await addToIndex(index, documents, corpus.items, { batchSize });
     if (calibration) reportCalibration(calibration);
     index.save(argv.index);
     encoder.dispose();
@@ -136,6 +141,8 @@ const info: CommandModule<Common, Common & { index: string; json: boolean }> = {
       `items:      ${m.count} (${m.deleted} deleted, capacity ${m.capacity})`,
       `dimension:  ${m.dim}, ${m.space} space, ${m.normalized ? 'normalised' : 'not normalised'}`,
       `model:      ${m.model.path} (weights ${m.model.weightsHash.slice(0, 16)})`,
+      ...(m.model.dim !== undefined ? [`prefix:     first ${m.dim} of ${m.model.dim} values, re-normalised`] : []),
+      ...(m.model.prompts ? [`prompts:    items ${JSON.stringify(m.model.prompts.document)}, queries ${JSON.stringify(m.model.prompts.query)}`] : []),
       `params:     M=${m.params.M} efConstruction=${m.params.efConstruction} ef=${m.params.ef}` +
         (m.calibration ? ` (calibrated: recall@${m.calibration.k} ${m.calibration.recall.toFixed(3)} on ${m.calibration.queries} held-out items)` : ''),
       `library:    ${m.library.name} ${m.library.version}`,

@@ -7,7 +7,7 @@ import type { CommandModule } from 'yargs';
 import { UserError } from '../errors.js';
 import { initBackend } from '../backend/index.js';
 import { loadEncoder } from '../models/index.js';
-import { HnswIndex, LIMITS, checkEncoderMatches, intInRange, type Hit } from '../search/index.js';
+import { HnswIndex, LIMITS, indexedView, intInRange, type Hit } from '../search/index.js';
 
 interface Args {
   backend: string;
@@ -39,8 +39,9 @@ export const searchCommand: CommandModule<{ backend: string }, Args> = {
     const index = HnswIndex.load(argv.index);
     await initBackend(argv.backend);
     const encoder = await loadEncoder(argv.model ?? index.model.path);
-    checkEncoderMatches(index.manifest(), encoder, await encoder.weightsHash(), argv.index);
-    const vectors = await encoder.encode(queries, { normalize: true });
+    // The index's prefix size and query prompt (manifest), so queries land in the items' space.
+    const view = indexedView(index.manifest(), encoder, await encoder.weightsHash(), argv.index, 'query');
+    const vectors = await view.encode(queries, { normalize: true });
     encoder.dispose();
     const out: string[] = [];
     queries.forEach((q, i) => {

@@ -12,7 +12,7 @@ import type { CommandModule } from 'yargs';
 import { UserError } from '../errors.js';
 import { initBackend } from '../backend/index.js';
 import { loadEncoder } from '../models/index.js';
-import { HnswIndex, LiveIndex, checkEncoderMatches, closeServer, createSearchServer, listen } from '../search/index.js';
+import { HnswIndex, LiveIndex, closeServer, createSearchServer, indexedView, listen } from '../search/index.js';
 
 /** How often the parent process is checked (ms). */
 const PARENT_POLL_MS = 1000;
@@ -80,10 +80,16 @@ export const serveCommand: CommandModule<{ backend: string }, Args> = {
     await initBackend(argv.backend);
     const encoder = await loadEncoder(argv.model ?? index.model.path);
     const hash = await encoder.weightsHash();
-    checkEncoderMatches(index.manifest(), encoder, hash, argv.index);
-    const live = new LiveIndex(argv.index, index, { accept: (m) => checkEncoderMatches(m, encoder, hash, argv.index) });
+    const queries = indexedView(index.manifest(), encoder, hash, argv.index, 'query'); // the index's prefix size and query prompt
+    const same = (m: { dim: number; model: { prompts?: { query: string } } }) => m.dim === queries.dim && m.model.prompts?.query === index.model.prompts?.query;
+    const live = new LiveIndex(argv.index, index, {
+      accept: (m) => {
+        indexedView(m, encoder, hash, argv.index, 'query');
+        if (!same(m)) throw new UserError(`${argv.index}: the index now embeds queries another way (dim or prompt changed); restart serve`);
+      },
+    });
     if (argv.reload > 0) live.start(argv.reload * 1000);
-    const server = createSearchServer({ index: live, encoder, maxK: argv.maxK });
+    const server = createSearchServer({ index: live, encoder: queries, maxK: argv.maxK });
     // Listen for the stop signals before the address is printed: whoever reads it may signal at once.
     const stopped = untilStopped(argv.exitWithParent);
     let addr;

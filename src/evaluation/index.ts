@@ -34,10 +34,12 @@
 export * from './metrics.js';
 export { prefixMetrics, prefixed, type EvaluationResult } from './types.js';
 export { SIMILARITY_FNS, pairScore, pairScores, embedUnique, type SimilarityFnName } from './pair-scores.js';
-export { evaluateSts, stsMetrics, type StsEvaluation, type StsOptions } from './sts-evaluator.js';
+export { evaluateSts, stsMetrics, perDimMetrics, type StsEvaluation, type StsOptions } from './sts-evaluator.js';
 export { evaluateBinary, binaryMetrics, type LabelledPair } from './binary-evaluator.js';
 export { evaluateRetrieval, retrievalMetrics, DEFAULT_KS, type RetrievalData, type RetrievalKs } from './retrieval-evaluator.js';
 export { evaluateTriplets, tripletMetrics, tripletAccuracy, type Triplet } from './triplet-evaluator.js';
 export { evaluateParaphraseMining, minePairs, paraphraseMiningMetrics, MINING_DEFAULTS, type ParaphraseData, type MinedPair, type MiningOptions } from './paraphrase-mining-evaluator.js';
 export { readBeirFolder } from './retrieval-data.js';
+export { fileEvaluator, runFileEvaluators, retrievalFromPairs, type FileEvaluator, type FileEvaluatorSpec } from './file-evaluators.js';
+export { EVALUATOR_METRICS, EVALUATOR_PRIMARY, type EvaluatorType } from './metric-names.js';
 export { writeReport, reportMarkdown, reportHtml, type ReportData, type ModelResults, type ScatterData, type TrainingHistory, type ReportPaths } from './report.js';

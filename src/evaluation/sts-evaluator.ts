@@ -14,6 +14,7 @@ import type { StsPair } from '../data/sts.js';
 import { pearson, spearman } from './metrics.js';
 import { embedUnique, pairScores, SIMILARITY_FNS, type SimilarityFnName } from './pair-scores.js';
 import { prefixMetrics, prefixed, type EvaluationResult } from './types.js';
+import { truncateRows } from '../models/prompts.js';
 
 export interface StsEvaluation extends EvaluationResult {
   /** Per pair, in input order: the gold score and the cosine similarity (for scatter plots). */
@@ -44,6 +45,25 @@ export interface StsOptions {
   /** Prefix for metric keys, e.g. `stsb-dev`; empty for none. */
   name?: string;
   progress?: boolean;
+  /**
+   * Matryoshka sizes: also score the first d values of each embedding, L2-normalised again (as
+   * `encode --dim d`), as `pearson_cosine@d` and `spearman_cosine@d`. Cosine only: on unit
+   * vectors dot product equals cosine and euclidean distance is a function of it.
+   */
+  dims?: readonly number[];
+  /** Text prepended to every sentence (`''` for none, even over the model's default prompt). */
+  prompt?: string;
+}
+
+/** `pearson_cosine@d` / `spearman_cosine@d` for each d: the cosine metrics of the truncated, re-normalised embeddings. */
+export function perDimMetrics(gold: ArrayLike<number>, emb1: readonly Float32Array[], emb2: readonly Float32Array[], dims: readonly number[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const d of dims) {
+    const { metrics } = stsMetrics(gold, truncateRows(emb1, d), truncateRows(emb2, d), ['cosine']);
+    out[`pearson_cosine@${d}`] = metrics.pearson_cosine;
+    out[`spearman_cosine@${d}`] = metrics.spearman_cosine;
+  }
+  return out;
 }
 
 /**
@@ -55,10 +75,12 @@ export async function evaluateSts(encoder: Encoder, pairs: readonly StsPair[], o
   const name = opts.name ?? '';
   const emb = await embedUnique(encoder, pairs.flatMap((p) => [p.sentence1, p.sentence2]), opts);
   const gold = pairs.map((p) => p.score);
-  const { metrics, scores } = stsMetrics(
-    gold,
-    pairs.map((p) => emb.get(p.sentence1)!),
-    pairs.map((p) => emb.get(p.sentence2)!),
-  );
+  const emb1 = pairs.map((p) => emb.get(p.sentence1)!);
+  const emb2 = pairs.map((p) => emb.get(p.sentence2)!);
+  const { metrics, scores } = stsMetrics(gold, emb1, emb2);
+  if (opts.dims?.length) {
+    for (const d of opts.dims) if (!Number.isInteger(d) || d < 1 || d > emb1[0].length) throw new Error(`evaluateSts: dim ${d} is not in 1..${emb1[0].length}`);
+    Object.assign(metrics, perDimMetrics(gold, emb1, emb2, opts.dims));
+  }
   return { name, metrics: prefixMetrics(name, metrics), primaryMetric: prefixed(name, 'spearman_cosine'), gold, cosine: Array.from(scores.cosine) };
 }

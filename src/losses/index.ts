@@ -3,11 +3,13 @@
  * Every loss follows sentence-transformers' definition and defaults (see each file).
  */
 import { ConfigError } from '../errors.js';
+import { createAnglELoss } from './angle.js';
 import { createAngularMseLoss } from './angular-mse.js';
 import { createContrastiveLoss } from './contrastive.js';
 import { createCoSENTLoss } from './cosent.js';
 import { createCosineMseLoss } from './cosine-mse.js';
 import { createMultipleNegativesRankingLoss } from './multiple-negatives-ranking.js';
+import { createMultipleNegativesSymmetricRankingLoss } from './multiple-negatives-symmetric-ranking.js';
 import { createOnlineContrastiveLoss } from './online-contrastive.js';
 import { createTripletLoss } from './triplet.js';
 import type { Loss } from './types.js';
@@ -15,6 +17,7 @@ import type { Loss } from './types.js';
 export type { Loss, LabelRange } from './types.js';
 export { labelFits, describeLabelRange } from './types.js';
 export { createSimilarityMseLoss } from './cosine-mse.js';
+export { createMatryoshkaLoss, checkMatryoshkaDims, type MatryoshkaOptions } from './matryoshka.js';
 
 const FACTORIES: Record<string, (params?: Record<string, unknown>) => Loss> = {
   cosine_mse: createCosineMseLoss,
@@ -24,6 +27,8 @@ const FACTORIES: Record<string, (params?: Record<string, unknown>) => Loss> = {
   multiple_negatives_ranking: createMultipleNegativesRankingLoss,
   cosent: createCoSENTLoss,
   triplet: createTripletLoss,
+  multiple_negatives_symmetric_ranking: createMultipleNegativesSymmetricRankingLoss,
+  angle: createAnglELoss,
 };
 
 export const LOSS_NAMES: readonly string[] = Object.freeze(Object.keys(FACTORIES));

@@ -47,8 +47,8 @@ function modeFromName(name: string, file: string): PoolingMode {
  * - `pooling_mode`: one name ("mean", "mean_sqrt_len_tokens"; "cls+mean" as
  *   get_pooling_mode_str() prints several), or a list of names (6: `["cls", "mean"]`),
  *   concatenated in the order given. When present it overrides the flags, as in Pooling.py.
- * `include_prompt` must be a boolean when present; sbert-train adds no prompts, so both values
- * pool the same tokens.
+ * `include_prompt` must be a boolean when present; the loader keeps it, and encoding with a
+ * prompt refuses `false` (pooling without the prompt's tokens is not implemented).
  */
 export function poolingModesFromConfig(raw: Record<string, unknown>, file: string): PoolingMode[] {
   if (raw.include_prompt !== undefined && raw.include_prompt !== null && typeof raw.include_prompt !== 'boolean') {

@@ -22,6 +22,12 @@ export interface EncodeOptions {
   progress?: boolean;
   /** Called after each batch. */
   onBatch?: (done: number, total: number) => void;
+  /** Keep the first `dim` values of each embedding and L2-normalise them again (Matryoshka models). */
+  dim?: number;
+  /** Text prepended to every input (`''` for none, even over the model's default prompt). */
+  prompt?: string;
+  /** Name of one of the model's prompts (config_sentence_transformers.json) to prepend; default: its default_prompt_name. */
+  promptName?: string;
 }
 
 export interface Encoder {

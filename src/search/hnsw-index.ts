@@ -78,6 +78,10 @@ export interface Hit {
 export interface ModelRef {
   path: string;
   weightsHash: string;
+  /** The model's own embedding size, when the index keeps a shorter prefix of it (index build --dim; ./view.ts). */
+  dim?: number;
+  /** Texts prepended to items and to queries (./view.ts); absent: none. */
+  prompts?: { document: string; query: string };
 }
 
 const require = createRequire(import.meta.url);

@@ -11,6 +11,7 @@ export { LIMITS, intInRange } from './limits.js';
 export { hnswFileProblem, HNSW_HEADER_BYTES, type HnswExpect } from './hnsw-file.js';
 export { readCorpus, corpusFormat, CORPUS_FORMATS, type Corpus, type CorpusOptions } from './corpus.js';
 export { embedInto, buildIndex, addToIndex, checkEncoderMatches, modelRef, type TextEncoder, type BuildOptions } from './build.js';
+export { embeddingView, indexEmbedding, indexedView, type IndexEmbeddingOptions } from './view.js';
 export { calibrateEf, holdOutCount, EF_LADDER, type Calibration } from './calibrate.js';
 export { createSearchServer, closeServer, listen, type ServerOptions, type IndexSource } from './server.js';
 export { LiveIndex, type LiveIndexOptions } from './live.js';

@@ -44,7 +44,8 @@ export interface Manifest {
   formatVersion: number;
   generation: number;
   files: { index: FileRef; metadata: FileRef };
-  model: { path: string; weightsHash: string };
+  /** dim and prompts: how the index embeds (./view.ts). */
+  model: { path: string; weightsHash: string; dim?: number; prompts?: { document: string; query: string } };
   dim: number;
   space: 'cosine';
   /** Embeddings were L2-normalised before indexing. */
@@ -105,6 +106,11 @@ function manifestProblems(m: unknown): string[] {
   }
   const model = o.model as Record<string, unknown> | undefined;
   if (!model || typeof model.path !== 'string' || typeof model.weightsHash !== 'string') p.push('model: expected { path, weightsHash }');
+  else {
+    if (model.dim !== undefined && !(isCount(model.dim) && isCount(o.dim) && (model.dim as number) > (o.dim as number))) p.push('model.dim: expected an integer above dim');
+    const pr = model.prompts as Record<string, unknown> | undefined;
+    if (pr !== undefined && (typeof pr !== 'object' || pr === null || typeof pr.document !== 'string' || typeof pr.query !== 'string')) p.push('model.prompts: expected { document, query } texts');
+  }
   const params = o.params as Record<string, unknown> | undefined;
   for (const k of ['M', 'efConstruction', 'ef']) if (!params || !isCount(params[k])) p.push(`params.${k}: expected an integer`);
   if (isCount(o.count) && isCount(o.deleted) && isCount(o.total) && (o.count as number) + (o.deleted as number) !== o.total) {

@@ -8,15 +8,16 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { DataError, UserError } from '../errors.js';
-import { loadPairs, makeBatches, validationSplit, type Example } from '../data/index.js';
-import { createLoss, describeLabelRange, labelFits, type LabelRange, type Loss } from '../losses/index.js';
+import { interleaveBatches, loadPairs, makeBatches, validationSplit, type DatasetBatch, type Example } from '../data/index.js';
+import { createLoss, createMatryoshkaLoss, describeLabelRange, labelFits, type LabelRange, type Loss } from '../losses/index.js';
 import type { StsPair } from '../data/sts.js';
-import type { Recipe } from '../recipe/index.js';
+import { isMultiDataset, trainDatasets, type Recipe, type TrainDataset } from '../recipe/index.js';
 
 export type { Example };
 export type TrainLoss = Loss;
 
-export type DataKey = 'train' | 'dev' | 'test';
+/** `train[<name>]`: one dataset of a data.train list. */
+export type DataKey = 'train' | 'dev' | 'test' | `train[${string}]`;
 
 /** What a data file held when it was loaded: enough to tell, on --resume, that it changed. */
 export interface DataFingerprint {
@@ -29,8 +30,23 @@ export interface DataFingerprint {
 
 export type DataFingerprints = Partial<Record<DataKey, DataFingerprint>>;
 
+/**
+ * One training dataset as loaded: its own loss, and its examples as a range of RunData.train
+ * (a range, so what maps train example by example, such as column prompts, maps the datasets too).
+ */
+export interface TrainSet {
+  name: string;
+  loss: Loss;
+  /** Its examples are train.slice(start, end). */
+  start: number;
+  end: number;
+}
+
 export interface RunData {
+  /** Every training example (of all datasets, in list order). */
   train: Example[];
+  /** The training datasets (batches are made per dataset, epochBatches); absent: one, all of train, with the run's loss. */
+  trainSets?: TrainSet[];
   dev: Example[] | null;
   test: Example[] | null;
   fingerprints: DataFingerprints;
@@ -39,8 +55,18 @@ export interface RunData {
 /** Places listed in a label error; the rest are counted. */
 const MAX_LISTED = 5;
 
-function read(recipe: Recipe, key: DataKey, file: string, loss: Loss): { examples: Example[]; fingerprint: DataFingerprint } {
-  const d = recipe.data;
+/**
+ * One data file with the recipe's column mapping (or a dataset's own, `mapping`), its labels
+ * checked against `loss`, and its fingerprint.
+ */
+export function readDataFile(
+  recipe: Recipe,
+  key: DataKey,
+  file: string,
+  loss: Loss,
+  mapping: Pick<TrainDataset, 'columns' | 'format' | 'header' | 'score_scale'> = recipe.data,
+): { examples: Example[]; fingerprint: DataFingerprint } {
+  const d = { ...mapping, on_bad_row: recipe.data.on_bad_row };
   const { examples, lines, skipped, warnings } = loadPairs(file, {
     columns: { texts: d.columns.texts, label: d.columns.label },
     format: d.format ?? undefined,
@@ -99,35 +125,47 @@ export function loadRunData(recipe: Recipe): RunData {
   const loss = buildLoss(recipe);
   const fingerprints: DataFingerprints = {};
   const load = (key: DataKey, file: string): Example[] => {
-    const r = read(recipe, key, file, loss);
+    const r = readDataFile(recipe, key, file, loss);
     fingerprints[key] = r.fingerprint;
     return r.examples;
   };
-  let train = load('train', recipe.data.train);
+  const multi = isMultiDataset(recipe);
+  let train: Example[] = [];
+  const trainSets: TrainSet[] = trainDatasets(recipe).map((ds) => {
+    const own = lossFromSpec(ds.loss);
+    const key: DataKey = multi ? `train[${ds.name}]` : 'train';
+    const r = readDataFile(recipe, key, ds.file, own, ds);
+    fingerprints[key] = r.fingerprint;
+    const start = train.length;
+    train = train.concat(r.examples);
+    return { name: ds.name, loss: own, start, end: train.length };
+  });
   let dev = recipe.data.dev ? load('dev', recipe.data.dev) : null;
   const test = recipe.data.test ? load('test', recipe.data.test) : null;
   if (recipe.data.validation_split > 0) {
     // Seeded by the run's seed, so a resumed run holds out the same examples.
-    ({ train, dev } = validationSplit(train, recipe.data.validation_split, recipe.training.seed));
+    ({ train, dev } = validationSplit(train, recipe.data.validation_split, recipe.training.seed)); // one file: the rules refuse a split of a list
+    trainSets[0].end = train.length;
     if (dev.length < 2) throw new DataError(`data.validation_split: ${recipe.data.validation_split} of ${train.length + dev.length} examples leaves fewer than 2 for the dev set`);
     checkEvalSet(`data.validation_split (held out from ${recipe.data.train})`, dev);
   } else if (dev) {
     checkEvalSet(`data.dev ${recipe.data.dev}`, dev);
   }
   if (test) checkEvalSet(`data.test ${recipe.data.test}`, test);
-  checkBatches(recipe, train, loss);
-  return { train, dev, test, fingerprints };
+  for (const [i, set] of trainSets.entries()) checkBatches(recipe, train, set, i, multi ? `data.train[${i}] (${set.name}) ${trainDatasets(recipe)[i].file}` : `data.train ${recipe.data.train}`);
+  return { train, trainSets, dev, test, fingerprints };
 }
 
 /**
  * Before training starts: the training set must form at least one batch the loss can use, and a
  * short batch that will be dropped is said once, here, rather than every epoch.
  */
-function checkBatches(recipe: Recipe, train: Example[], loss: Loss): void {
+function checkBatches(recipe: Recipe, examples: Example[], set: TrainSet, index: number, where: string): void {
+  const train = examples.slice(set.start, set.end);
+  const loss = set.loss;
   if (loss.minBatch <= 1) return;
-  const all = epochBatches(recipe, train, 0);
+  const all = datasetBatches(recipe, train, index, 0);
   const dropped = all.filter((b) => b.length < loss.minBatch).reduce((n, b) => n + b.length, 0);
-  const where = `data.train ${recipe.data.train}`;
   if (dropped === train.length) {
     const why = recipe.training.no_duplicates && train.length >= loss.minBatch ? ' (training.no_duplicates keeps repeated texts apart, and these examples share their texts)' : '';
     throw new DataError(`${where}: ${train.length} example${train.length === 1 ? '' : 's'} cannot form one batch of ${loss.minBatch} for loss ${loss.name}, which needs in-batch negatives${why}`);
@@ -137,28 +175,54 @@ function checkBatches(recipe: Recipe, train: Example[], loss: Loss): void {
   }
 }
 
-/** The epoch's batches before dropping any too small for the loss. */
-function epochBatches(recipe: Recipe, train: Example[], epoch: number): Example[][] {
+/**
+ * One dataset's batches for the epoch, before dropping any too small for its loss. Dataset
+ * `index` i > 0 shuffles with seed + i, so datasets of one size do not share an order; dataset
+ * 0 with the seed itself, so a one-file recipe batches exactly as it always has.
+ */
+function datasetBatches(recipe: Recipe, examples: Example[], index: number, epoch: number): Example[][] {
   const t = recipe.training;
-  return makeBatches(train, t.batch_size, { shuffle: t.shuffle, seed: t.seed, epoch, noDuplicates: t.no_duplicates });
+  return makeBatches(examples, t.batch_size, { shuffle: t.shuffle, seed: t.seed + index, epoch, noDuplicates: t.no_duplicates });
 }
 
 /**
- * This epoch's batches: a pure function of (seed, epoch), which is what makes resume exact.
- * Batches smaller than the loss's `minBatch` (a short last batch, or examples postponed by
- * no_duplicates) are dropped rather than merged, so no batch ever repeats a text.
+ * This epoch's batches, each with the dataset it came from: a pure function of (seed, epoch),
+ * which is what makes resume exact. Each dataset is batched on its own (a batch never mixes
+ * datasets) and the batches interleaved by training.multi_dataset_sampler
+ * (src/data/multi-dataset.ts). Batches smaller than their loss's `minBatch` (a short last batch,
+ * or examples postponed by no_duplicates) are dropped rather than merged, so no batch ever
+ * repeats a text.
  */
-export function batchesFor(recipe: Recipe, train: Example[], epoch: number): Example[][] {
-  const min = buildLoss(recipe).minBatch;
-  return epochBatches(recipe, train, epoch).filter((b) => b.length >= min);
+export function epochBatches(recipe: Recipe, train: Example[], sets: readonly TrainSet[], epoch: number): DatasetBatch<Example>[] {
+  const perDataset = sets.map((set, i) => datasetBatches(recipe, train.slice(set.start, set.end), i, epoch).filter((b) => b.length >= set.loss.minBatch));
+  if (sets.length === 1) return perDataset[0].map((examples) => ({ dataset: 0, examples }));
+  return interleaveBatches(perDataset, recipe.training.multi_dataset_sampler, { seed: recipe.training.seed, epoch });
 }
 
+/** epochBatches of a one-dataset run (all of `train`, the recipe's loss), as plain batches. */
+export function batchesFor(recipe: Recipe, train: Example[], epoch: number): Example[][] {
+  return epochBatches(recipe, train, trainSetsOf({ train }, buildLoss(recipe)), epoch).map((b) => b.examples);
+}
+
+/** The training datasets of loaded data: RunData.trainSets, or all of train as one with `loss`. */
+export function trainSetsOf(data: Pick<RunData, 'train' | 'trainSets'>, loss: Loss): TrainSet[] {
+  return data.trainSets ?? [{ name: 'train', loss, start: 0, end: data.train.length }];
+}
+
+/** The recipe's top-level loss (of a one-file recipe's training, and of the dev and test sets). */
 export function buildLoss(recipe: Recipe): Loss {
+  return lossFromSpec(recipe.loss);
+}
+
+/** A loss from its recipe keys (loss.* or a dataset's own loss). */
+export function lossFromSpec(spec: Recipe['loss']): Loss {
   const params: Record<string, number | string> = {};
-  if (recipe.loss.margin !== null) params.margin = recipe.loss.margin;
-  if (recipe.loss.scale !== null) params.scale = recipe.loss.scale;
-  if (recipe.loss.distance !== null) params.distance = recipe.loss.distance;
-  return createLoss(recipe.loss.name, params);
+  if (spec.margin !== null) params.margin = spec.margin;
+  if (spec.scale !== null) params.scale = spec.scale;
+  if (spec.distance !== null) params.distance = spec.distance;
+  const loss = createLoss(spec.name, params);
+  const m = spec.matryoshka;
+  return m ? createMatryoshkaLoss(loss, m) : loss;
 }
 
 /** Scored two-text examples as STS pairs for the evaluator; null when the set is not like that. */
@@ -178,7 +242,7 @@ export function checkResumeData(now: DataFingerprints, saved: DataFingerprints |
     return;
   }
   const changed: string[] = [];
-  for (const key of ['train', 'dev', 'test'] as const) {
+  for (const key of new Set([...Object.keys(saved), ...Object.keys(now)] as DataKey[])) {
     const a = saved[key];
     const b = now[key];
     if (a?.sha256 === b?.sha256) continue;

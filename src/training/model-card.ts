@@ -13,6 +13,7 @@ import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Recipe } from '../recipe/index.js';
 import type { DataFingerprints, Example } from './data.js';
+import { perDimMarkdown } from '../evaluation/per-dim.js';
 
 export interface CardInput {
   recipe: Recipe;
@@ -204,11 +205,15 @@ export function modelCard(c: CardInput): string {
   if (c.before.dev || c.after.dev) o.push(`### Dev (${c.data.dev?.length ?? 0} examples)`, '', ...beforeAfter(c.before.dev, c.after.dev, r.evaluation.monitor), '');
   if (c.before.test || c.after.test) o.push(`### Test (${c.data.test?.length ?? 0} examples)`, '', ...beforeAfter(c.before.test, c.after.test, r.evaluation.monitor), '');
   if (!c.before.dev && !c.after.dev && !c.before.test && !c.after.test) o.push('No dev or test set was given, so nothing was evaluated.', '');
+  const perDim = perDimMarkdown([['dev', c.after.dev], ['test', c.after.test]]);
+  if (perDim.length) {
+    o.push('### Matryoshka dimensions', '', 'This model was trained with MatryoshkaLoss: the first d values of an embedding, re-normalised, are an embedding too (`sbert-train encode --dim d`; `SentenceTransformer(path, truncate_dim=d)`). Cosine correlations after training:', '', ...perDim, '');
+  }
 
   o.push('## Training Details', '', '### Training Data', '');
   const sets: Array<[string, Example[] | null, string | undefined]> = [
     ['train', c.data.train, c.data.fingerprints.train?.file],
-    ['dev', c.data.dev, c.data.fingerprints.dev?.file ?? (r.data.validation_split > 0 ? `${r.data.validation_split} of ${baseName(r.data.train)}, held out (seed ${r.training.seed})` : undefined)],
+    ['dev', c.data.dev, c.data.fingerprints.dev?.file ?? (r.data.validation_split > 0 ? `${r.data.validation_split} of ${baseName(r.data.train as string)}, held out (seed ${r.training.seed})` : undefined)],
     ['test', c.data.test, c.data.fingerprints.test?.file],
   ];
   o.push('| Split | Source | Rows | sha256 |', '|:--|:--|--:|:--|');
@@ -229,7 +234,8 @@ export function modelCard(c: CardInput): string {
 
   o.push('### Training Hyperparameters', '');
   o.push('| Hyperparameter | Value |', '|:--|:--|');
-  const dataKeys = { ...r.data, train: baseName(r.data.train), dev: r.data.dev && baseName(r.data.dev), test: r.data.test && baseName(r.data.test) };
+  const trainKey = typeof r.data.train === 'string' ? baseName(r.data.train) : r.data.train.map((d) => `${d.name}: ${baseName(d.file)} (${d.loss.name})`).join(', ');
+  const dataKeys = { ...r.data, train: trainKey, dev: r.data.dev && baseName(r.data.dev), test: r.data.test && baseName(r.data.test) };
   for (const [section, values] of [['model', r.model], ['data', dataKeys], ['loss', r.loss], ['optimizer', r.optimizer], ['schedule', r.schedule], ['training', r.training], ['evaluation', r.evaluation]] as const) {
     for (const [k, v] of flatten(values, section, [])) o.push(`| \`${k}\` | \`${cell(v)}\` |`);
   }

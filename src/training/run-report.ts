@@ -9,6 +9,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { writeReport, type ModelResults, type ScatterData, type TrainingHistory } from '../evaluation/report.js';
 import type { EvaluationResult } from '../evaluation/types.js';
+import { perDimSection } from '../evaluation/per-dim.js';
 import type { Recipe } from '../recipe/index.js';
 
 export interface RunReportState {
@@ -68,9 +69,12 @@ export async function writeRunReport(recipe: Recipe, metricsFile: string, state:
     const latest = history.evals.filter((e) => e.step > 0).at(-1);
     if (latest) models.push({ model: `step ${latest.step}`, results: [asResult('dev', latest.metrics)] });
   }
+  // With loss.matryoshka: a table of the metrics at each embedding size, per model and set.
+  const perDim = perDimSection(models.flatMap((m) => m.results.map((r) => [`${m.model} ${r.name}`, r.metrics] as const)));
   await writeReport(recipe.output.dir, {
     title: `Training run: ${recipe.name}`,
     models,
+    ...(perDim ? { sections: [perDim] } : {}),
     history,
     scatter: final?.scatters.length ? final.scatters : undefined,
     meta: {
