@@ -17,9 +17,10 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../src/backend/index.js';
+import { initBackend, ONNX_BACKENDS } from '../src/backend/index.js';
 import { DataType, GraphBuilder } from '../src/engine/onnx/graph.js';
 import { OnnxInferenceEngine } from '../src/engine/onnx/inference.js';
+import { checkProvider, type ExecutionProvider } from '../src/engine/onnx/providers.js';
 import { encodeModel } from '../src/engine/onnx/proto.js';
 import { createSession, loadOrt, ortVersion } from '../src/engine/onnx/runtime.js';
 import { builtinEncoder, type SentenceEncoder, type TokenBatch } from '../src/models/index.js';
@@ -34,6 +35,9 @@ usage: node --import tsx benchmarks/onnx-throughput.ts [options]
 
   --shapes 32x128,32x32   batch x sequence shapes to encode (full batches, no padding)
   --threads 1,2           onnxruntime intra-op threads and torch.set_num_threads values
+  --backend onnx          the onnx rows' execution provider: onnx (CPU), onnx-webgpu or
+                          onnx-cuda (src/engine/onnx/providers.ts; --threads then sizes
+                          the pool of the nodes left on the CPU)
   --reps 5                timed runs per row (the median is reported), after one warm-up
   --wasm-reps 2           timed runs for the wasm rows (slow: ~5 s per 32 x 128 batch)
   --python PATH           the Python with torch (and numpy) for the peer rows
@@ -51,6 +55,7 @@ forward pass only (see benchmarks/minilm-shape.ts), so it is a lower bound on th
 interface Args {
   shapes: [number, number][];
   threads: number[];
+  provider: ExecutionProvider;
   reps: number;
   wasmReps: number;
   python: string;
@@ -72,7 +77,7 @@ function positiveInts(flag: string, v: string | undefined): number[] {
 }
 
 export function parseArgs(argv: string[]): Args | null {
-  const a: Args = { shapes: [[32, 128], [32, 32]], threads: [1, 2], reps: 5, wasmReps: 2, python: '/usr/bin/python3', torch: true, wasm: true, matmul: true, json: false };
+  const a: Args = { shapes: [[32, 128], [32, 32]], threads: [1, 2], provider: 'cpu', reps: 5, wasmReps: 2, python: '/usr/bin/python3', torch: true, wasm: true, matmul: true, json: false };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = argv[i + 1];
@@ -85,6 +90,10 @@ export function parseArgs(argv: string[]): Args | null {
       });
       i++;
     } else if (k === '--threads') (a.threads = positiveInts(k, v)), i++;
+    else if (k === '--backend') {
+      if (!v || !Object.hasOwn(ONNX_BACKENDS, v)) fail(`--backend takes ${Object.keys(ONNX_BACKENDS).join(', ')}, got '${v ?? ''}'`);
+      (a.provider = ONNX_BACKENDS[v]), i++;
+    }
     else if (k === '--reps') (a.reps = positiveInts(k, v)[0]), i++;
     else if (k === '--wasm-reps') (a.wasmReps = positiveInts(k, v)[0]), i++;
     else if (k === '--python') {
@@ -134,8 +143,8 @@ function encodeRow(engine: string, threads: number, B: number, T: number, times:
   return { what: 'encode', engine, threads, shape: `${B}x${T}`, medianS: m, bestS: Math.min(...times), gflops: forwardFlops(B, T) / m / 1e9, sentencesPerS: B / m, load };
 }
 
-async function onnxEncode(enc: SentenceEncoder, batch: TokenBatch, threads: number, reps: number): Promise<number[]> {
-  const engine = new OnnxInferenceEngine({ threads });
+async function onnxEncode(enc: SentenceEncoder, batch: TokenBatch, threads: number, provider: ExecutionProvider, reps: number): Promise<number[]> {
+  const engine = new OnnxInferenceEngine({ threads, provider });
   try {
     return await timeRuns(() => engine.embed(enc, batch), reps);
   } finally {
@@ -160,12 +169,12 @@ function peer(python: string, script: string, args: string[], env: Record<string
   return { times: info.times_s, info };
 }
 
-async function onnxMatMul(threads: number, reps: number, n = 2048): Promise<number[]> {
+async function onnxMatMul(threads: number, provider: ExecutionProvider, reps: number, n = 2048): Promise<number[]> {
   const g = new GraphBuilder('matmul');
   const a = g.input('a', DataType.FLOAT, [n, n]);
   const b = g.floats('b', [n, n], Float32Array.from({ length: n * n }, (_, i) => ((i * 7) % 13) / 13 - 0.5));
   g.output('c', g.matmul(a, b), DataType.FLOAT, [n, n]);
-  const session = await createSession(encodeModel(g.toModel({ producerName: 'onnx-throughput', producerVersion: '0', docString: 'MatMul ceiling' })), { threads });
+  const session = await createSession(encodeModel(g.toModel({ producerName: 'onnx-throughput', producerVersion: '0', docString: 'MatMul ceiling' })), { threads, provider });
   const ort = await loadOrt();
   const feeds = { a: new ort.Tensor('float32', Float32Array.from({ length: n * n }, (_, i) => ((i * 5) % 11) / 11 - 0.5), [n, n]) };
   try {
@@ -198,7 +207,9 @@ async function main(): Promise<void> {
   }
   // Weights live in tfjs (wasm here, as under --backend onnx); the rows make their own engines.
   await initBackend('wasm', { quiet: true });
-  await loadOrt();
+  const unusable = await checkProvider(await loadOrt(), args.provider);
+  if (unusable) fail(`onnxruntime's ${args.provider} execution provider ${unusable}`);
+  const onnxName = `onnx${args.provider === 'cpu' ? '' : ` ${args.provider}`} (onnxruntime-node ${ortVersion()})`;
   const enc = builtinEncoder('minilm-l6-shape', 1);
   const rows: Row[] = [];
   const notes: string[] = [];
@@ -213,7 +224,7 @@ async function main(): Promise<void> {
     const batch = syntheticBatch(B, T);
     for (const t of args.threads) {
       const l = load();
-      emit(encodeRow(`onnx (onnxruntime-node ${ortVersion()})`, t, B, T, await onnxEncode(enc, batch, t, args.reps), l));
+      emit(encodeRow(onnxName, t, B, T, await onnxEncode(enc, batch, t, args.provider, args.reps), l));
     }
     if (args.torch) {
       for (const t of args.threads) {
@@ -236,8 +247,8 @@ async function main(): Promise<void> {
     const flops = 2 * n ** 3;
     for (const t of args.threads) {
       const l = load();
-      const times = await onnxMatMul(t, args.reps, n);
-      emit({ what: 'MatMul 2048^3', engine: `onnxruntime-node ${ortVersion()}`, threads: t, shape: '2048x2048', medianS: median(times), bestS: Math.min(...times), gflops: flops / median(times) / 1e9, load: l });
+      const times = await onnxMatMul(t, args.provider, args.reps, n);
+      emit({ what: 'MatMul 2048^3', engine: `onnxruntime-node ${ortVersion()}${args.provider === 'cpu' ? '' : ` ${args.provider}`}`, threads: t, shape: '2048x2048', medianS: median(times), bestS: Math.min(...times), gflops: flops / median(times) / 1e9, load: l });
     }
     for (const t of args.threads) {
       const l = load();

@@ -18,9 +18,10 @@ import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../src/backend/index.js';
+import { initBackend, ONNX_BACKENDS } from '../src/backend/index.js';
 import { HostAdamW } from '../src/engine/adamw.js';
 import { encoderSpec, encoderWeights } from '../src/engine/onnx/encoder.js';
+import { checkProvider, type ExecutionProvider } from '../src/engine/onnx/providers.js';
 import { loadOrt, ortVersion } from '../src/engine/onnx/runtime.js';
 import { OnnxTrainingEngine } from '../src/engine/onnx/training.js';
 import { createLoss } from '../src/losses/index.js';
@@ -38,6 +39,9 @@ usage: node --import tsx benchmarks/onnx-train-step.ts [options]
   --shapes 32x128,16x128,32x32
                           batch x sequence shapes (each tower: full batches, no padding)
   --threads 1,2           onnxruntime intra-op threads and torch.set_num_threads values
+  --backend onnx          the onnx rows' execution provider: onnx (CPU), onnx-webgpu or
+                          onnx-cuda (src/engine/onnx/providers.ts; --threads then sizes
+                          the pool of the nodes left on the CPU)
   --reps 3                timed steps per row (the median is reported), after one warm-up
   --wasm-reps 1           timed steps for the wasm rows (slow: ~30 s per 16 x 128 step);
                           shapes over 2048 tokens per tower are skipped on wasm: two towers
@@ -54,6 +58,7 @@ benchmarks/minilm-shape.ts; a lower bound on the work done.`;
 interface Args {
   shapes: [number, number][];
   threads: number[];
+  provider: ExecutionProvider;
   reps: number;
   wasmReps: number;
   python: string;
@@ -74,7 +79,7 @@ function positiveInts(flag: string, v: string | undefined): number[] {
 }
 
 function parseArgs(argv: string[]): Args | null {
-  const a: Args = { shapes: [[32, 128], [16, 128], [32, 32]], threads: [1, 2], reps: 3, wasmReps: 1, python: '/usr/bin/python3', torch: true, wasm: true, json: false };
+  const a: Args = { shapes: [[32, 128], [16, 128], [32, 32]], threads: [1, 2], provider: 'cpu', reps: 3, wasmReps: 1, python: '/usr/bin/python3', torch: true, wasm: true, json: false };
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i];
     const v = argv[i + 1];
@@ -87,6 +92,10 @@ function parseArgs(argv: string[]): Args | null {
       });
       i++;
     } else if (k === '--threads') (a.threads = positiveInts(k, v)), i++;
+    else if (k === '--backend') {
+      if (!v || !Object.hasOwn(ONNX_BACKENDS, v)) fail(`--backend takes ${Object.keys(ONNX_BACKENDS).join(', ')}, got '${v ?? ''}'`);
+      (a.provider = ONNX_BACKENDS[v]), i++;
+    }
     else if (k === '--reps') (a.reps = positiveInts(k, v)[0]), i++;
     else if (k === '--wasm-reps') (a.wasmReps = positiveInts(k, v)[0]), i++;
     else if (k === '--python') {
@@ -164,8 +173,8 @@ async function onnxStep(engine: OnnxTrainingEngine, towers: TokenBatch[], y: tf.
   return lossValue;
 }
 
-async function onnxRows(enc: SentenceEncoder, B: number, T: number, threads: number, reps: number): Promise<Row> {
-  const engine = await OnnxTrainingEngine.create(encoderSpec(enc), await encoderWeights(enc), new HostAdamW(ADAMW), { threads });
+async function onnxRows(enc: SentenceEncoder, B: number, T: number, threads: number, provider: ExecutionProvider, reps: number): Promise<Row> {
+  const engine = await OnnxTrainingEngine.create(encoderSpec(enc), await encoderWeights(enc), new HostAdamW(ADAMW), { threads, provider });
   const a = syntheticBatch(B, T);
   const towers = [a, otherBatch(a)];
   const y = labels(B);
@@ -182,7 +191,7 @@ async function onnxRows(enc: SentenceEncoder, B: number, T: number, threads: num
   await engine.release();
   const m = median(times);
   return {
-    engine: `onnx (onnxruntime-node ${ortVersion()})`,
+    engine: `onnx${provider === 'cpu' ? '' : ` ${provider}`} (onnxruntime-node ${ortVersion()})`,
     threads,
     shape: `${B}x${T}`,
     medianS: m,
@@ -262,7 +271,8 @@ async function main(): Promise<void> {
     return;
   }
   await initBackend('wasm', { quiet: true });
-  await loadOrt();
+  const unusable = await checkProvider(await loadOrt(), args.provider);
+  if (unusable) fail(`onnxruntime's ${args.provider} execution provider ${unusable}`);
   const rows: Row[] = [];
   const notes: string[] = [];
   const emit = (r: Row) => {
@@ -272,7 +282,7 @@ async function main(): Promise<void> {
   };
   for (const [B, T] of args.shapes) {
     const enc = builtinEncoder('minilm-l6-shape', 1);
-    for (const t of args.threads) emit(await onnxRows(enc, B, T, t, args.reps));
+    for (const t of args.threads) emit(await onnxRows(enc, B, T, t, args.provider, args.reps));
     if (args.torch) {
       for (const t of args.threads) {
         const r = torchRow(args.python, B, T, t, args.reps);

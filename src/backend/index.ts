@@ -31,7 +31,7 @@ export const BACKENDS = ['auto', 'onnx', 'onnx-webgpu', 'onnx-cuda', 'tensorflow
 export type BackendName = (typeof BACKENDS)[number];
 
 /** The backends that run on onnxruntime, and on which of its execution providers. */
-const ONNX_BACKENDS: Record<string, ExecutionProvider> = { onnx: 'cpu', 'onnx-webgpu': 'webgpu', 'onnx-cuda': 'cuda' };
+export const ONNX_BACKENDS: Readonly<Record<string, ExecutionProvider>> = { onnx: 'cpu', 'onnx-webgpu': 'webgpu', 'onnx-cuda': 'cuda' };
 const PROVIDER_LABEL: Record<ExecutionProvider, string> = { cpu: 'CPU', webgpu: 'WebGPU', cuda: 'CUDA' };
 
 /** What was chosen: the name callers see (an onnx backend's or the tfjs backend's), its onnx threads and provider. */
