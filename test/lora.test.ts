@@ -193,7 +193,9 @@ for (const backend of TEST_BACKENDS) {
   test(`r=8 training moves only the adapters (every base weight bit-identical), optimizer state for the adapters alone; the saved adapter loads back to the merged model (${backend})`, async () => {
     const engine = await useBackend(backend);
     const recipe = loraRecipe();
+    const tensorsBefore = tf.memory().numTensors;
     const res = await train(recipe, { ...quiet, ...engine });
+    assert.equal(tf.memory().numTensors, tensorsBefore, 'tensors leaked');
     assert.equal(res.steps, 6);
     // Both engines train the same adapters (float rounding apart), and the loss goes down.
     agreeAcrossBackends('LoRA r=8 losses', backend, res.losses, 1e-4);
@@ -226,6 +228,7 @@ for (const backend of TEST_BACKENDS) {
     const cfg = JSON.parse(readFileSync(join(dir, 'adapter_config.json'), 'utf8'));
     assert.equal(cfg.base_model_name_or_path, 'builtin:tiny');
     assert.deepEqual([cfg.r, cfg.lora_alpha, cfg.target_modules], [8, 16, ['query', 'value']]);
+    assert.match(readFileSync(join(dir, 'README.md'), 'utf8'), /LoRA adapter:\*\* r 8, alpha 16, .*needs the base model `builtin:tiny`/);
     const saved = readSafetensors(join(dir, 'adapter_model.safetensors'));
     assert.deepEqual([...saved.keys()].sort(), adapterNames.map((n) => `base_model.model.${n}`).sort());
     for (const n of adapterNames) assert.ok(sameBits(saved.get(`base_model.model.${n}`)!.data, held.get(n)!.slice()), `${n} saved differs from the checkpoint`);

@@ -159,6 +159,11 @@ export function modelCard(c: CardInput): string {
   o.push(`- **Base model:** \`${r.model.base}\` (${c.model.architecture})`);
   o.push(`- **Maximum sequence length:** ${c.model.maxSeqLength} tokens`);
   o.push(`- **Output dimensionality:** ${c.model.dim}`);
+  const lora = r.model.lora;
+  if (lora) {
+    const where = r.output.merge_lora ? 'merged into the weights' : `saved alone in PEFT's layout (adapter_config.json, adapter_model.safetensors): loading it needs the base model \`${r.model.base}\` (Python: \`pip install peft\`)`;
+    o.push(`- **LoRA adapter:** r ${lora.r}, alpha ${lora.alpha}, on ${lora.target ? lora.target.join(', ') : 'the attention query and value projections'}; ${where}`);
+  }
   o.push('- **Similarity function:** cosine similarity');
   o.push(`- **Pipeline:** Transformer → Pooling (${c.model.pooling.join(' + ')})${c.model.dense ? ` → Dense ×${c.model.dense}` : ''}${c.model.normalize ? ' → Normalize' : ''}`);
   const files = (['train', 'dev', 'test'] as const).filter((k) => c.data.fingerprints[k]).map((k) => `${k} \`${baseName(c.data.fingerprints[k]!.file)}\``);
