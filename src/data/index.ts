@@ -7,6 +7,7 @@ export { readTable, readInput, readLines, readFileChecked, resolveColumn, cell, 
 export { loadPairs, normalizeColumns, type Example, type LoadPairsOptions, type LoadedPairs, type ScoreScale, type ColumnList, type NamedColumns } from './pairs.js';
 export { makeBatches, shuffleInPlace, type BatchOptions } from './batching.js';
 export { validationSplit } from './split.js';
+export { interleaveBatches, roundRobinOrder, proportionalOrder, type MultiDatasetSampler, type DatasetBatch } from './multi-dataset.js';
 export { readOccupations, escoPairs, writeEscoPairs, type Occupation, type EscoPairOptions, type ScoredPair } from './esco.js';
 export { quickstartPairs, writeQuickstart, JOB_FAMILIES, type JobFamily, type QuickstartOptions } from './quickstart.js';
 export { toCsv, csvField, writeCsvAtomic } from './csv-write.js';

@@ -5,6 +5,9 @@
  * keep one implementation), d loss / d embeddings goes to engine.backward, the gradients are
  * summed over columns and accumulation batches, averaged, clipped, and the engine steps.
  *
+ * With training.mini_batch_size, each batch goes through GradCache instead (./cached-step.ts).
+ *
+ * `losses` holds one loss per batch of the group (each batch is trained with its own dataset's).
  * Same contract as the tfjs `stepOnce` in ./trainer.ts: mean loss over the group, the
  * gradient norm before clipping, and no update when either is not finite.
  */
@@ -13,24 +16,34 @@ import type { Recipe } from '../recipe/index.js';
 import type { SentenceEncoder } from '../models/sentence-encoder.js';
 import type { TrainingEngine } from '../engine/index.js';
 import type { Example, TrainLoss } from './data.js';
+import { embeddingLossGrads, engineCachedBatch, usesMiniBatches } from './cached-step.js';
 
 const f = Math.fround;
 
 export async function engineStepOnce<S>(
   engine: TrainingEngine<S>,
   encoder: SentenceEncoder,
-  loss: TrainLoss,
+  losses: readonly TrainLoss[],
   group: Example[][],
   trainable: Set<string>,
   recipe: Recipe,
   lr: number,
   injectNan: boolean,
-): Promise<{ loss: number; norm: number }> {
+): Promise<{ loss: number; norm: number; batchLosses: number[] }> {
   const sum = new Map<string, Float32Array>();
   let lossSum = 0;
-  for (const batch of group) {
+  const batchLosses: number[] = [];
+  for (const [b, batch] of group.entries()) {
+    const loss = losses[b]; // the loss of the batch's own dataset
+    if (usesMiniBatches(recipe.training.mini_batch_size, batch.length)) {
+      const value = await engineCachedBatch(engine, encoder, loss, batch, recipe.training.mini_batch_size, sum); // GradCache
+      lossSum += value;
+      batchLosses.push(value);
+      continue;
+    }
     const { value, dEmbeddings, saved } = await lossAndEmbeddingGrads(engine, encoder, loss, batch);
     lossSum += value;
+    batchLosses.push(value);
     for (let c = 0; c < saved.length; c++) await engine.backward(saved[c], dEmbeddings[c], sum);
   }
   // Frozen weights get gradients too (the graph computes them all); they are neither clipped nor stepped.
@@ -40,7 +53,7 @@ export async function engineStepOnce<S>(
   const norm = clip === null ? globalNorm(sum) : recipe.optimizer.clip_scope === 'global' ? clipByGlobalNorm(sum, clip) : clipPerVariable(sum, clip);
   const meanLoss = injectNan ? NaN : lossSum / group.length;
   if (Number.isFinite(meanLoss) && Number.isFinite(norm)) engine.step(sum, lr);
-  return { loss: meanLoss, norm };
+  return { loss: meanLoss, norm, batchLosses };
 }
 
 /** Forward every column, then the loss and its gradient w.r.t. each column's embeddings. */
@@ -58,12 +71,9 @@ async function lossAndEmbeddingGrads<S>(
     saved.push(out.saved);
     embeddings.push(tf.tensor2d(out.embeddings, [batch.length, engine.dim]));
   }
-  const labels = loss.needsLabel ? tf.tensor1d(batch.map((e) => e.label ?? NaN), 'float32') : null;
-  const { value, grads } = tf.valueAndGrads((...e: tf.Tensor[]) => loss.lossFromEmbeddings(e as tf.Tensor2D[], labels))(embeddings);
-  const [v, ...d] = await Promise.all([value.data(), ...grads.map((g) => g.data())]);
-  for (const t of [value, ...grads, ...embeddings]) t.dispose();
-  labels?.dispose();
-  return { value: v[0], dEmbeddings: d as Float32Array[], saved };
+  const { value, dEmbeddings } = await embeddingLossGrads(loss, embeddings, batch);
+  tf.dispose(embeddings);
+  return { value, dEmbeddings, saved };
 }
 
 /** ||g|| of each gradient in double, rounded to float32 as the tfjs path's per-tensor norms are. */
