@@ -29,6 +29,8 @@ export const LOSS_COLUMNS: Record<string, { texts: string[]; label: string | nul
   online_contrastive: { texts: ['a', 'b'], label: 'bin' },
   multiple_negatives_ranking: { texts: ['a', 'b', 'c'], label: null },
   triplet: { texts: ['a', 'b', 'c'], label: null },
+  multiple_negatives_symmetric_ranking: { texts: ['a', 'b'], label: null },
+  angle: { texts: ['a', 'b'], label: 'score' },
 };
 
 /** The recipe of the parity and resume runs, as the YAML would hold it; its output dir is a new folder under `root`. */
