@@ -6,10 +6,15 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { tmpdir } from 'node:os';
 import type { Encoder } from '../src/models/types.js';
-import { evaluateParaphraseMining, evaluateTriplets, minePairs, paraphraseMiningMetrics, tripletAccuracy, tripletMetrics } from '../src/evaluation/index.js';
+import { EVALUATOR_METRICS, EVALUATOR_PRIMARY, evaluateParaphraseMining, evaluateTriplets, fileEvaluator, minePairs, paraphraseMiningMetrics, tripletAccuracy, tripletMetrics } from '../src/evaluation/index.js';
+import { initBackend } from '../src/backend/index.js';
+import { ConfigError } from '../src/errors.js';
+import { parseRecipe, type Recipe } from '../src/recipe/index.js';
+import { train } from '../src/training/index.js';
 
 const ROOT = join(import.meta.dirname, '..');
 interface Fixture {
@@ -115,4 +120,84 @@ test('evaluateParaphraseMining: sentences and gold pairs by text, name prefix, p
   assert.ok(Math.abs(r.metrics.quora_average_precision - c.expected.average_precision) < 1e-9);
   assert.ok(Math.abs(r.metrics.quora_f1 - c.expected.f1) < 1e-9);
   await assert.rejects(evaluateParaphraseMining(lookupEncoder(table), { sentences: ['s0'], duplicates: [['s0', 'zz']] }), /not in the collection/);
+});
+
+// ---- during training: evaluation.evaluators, the monitor by name ----
+
+const tmp = mkdtempSync(join(tmpdir(), 'evaluators-'));
+function writeCsv(name: string, header: string, rows: string[]): string {
+  writeFileSync(join(tmp, name), `${[header, ...rows].join('\n')}\n`);
+  return name;
+}
+const TRAIN = writeCsv('train.csv', 'sentence1,sentence2,score', ['a cat sits,a cat is sitting,5', 'a dog runs,a dog is running,4', 'stocks fell,the market dropped,4', 'rain today,it is raining,5', 'a cat sits,stocks fell,0', 'rain today,a dog runs,1', 'the sun is out,it is sunny,5', 'it is sunny,a cat sits,1']);
+const TRIPLETS = writeCsv('trip.csv', 'anchor,positive,negative', ['a cat sits,a cat is sitting,stocks fell', 'a dog runs,a dog is running,rain today', 'rain today,it is raining,a cat sits', 'stocks fell,the market dropped,the sun is out']);
+const PARA = writeCsv('para.csv', 'q1,q2,dup', ['a cat sits,a cat is sitting,1', 'a dog runs,a dog is running,1', 'rain today,stocks fell,0', 'the sun is out,it is sunny,1', 'a cat sits,a dog runs,0']);
+
+function trainRecipe(evaluation: Record<string, unknown>, data: Record<string, unknown> = {}): Recipe {
+  return parseRecipe(
+    {
+      model: { base: 'builtin:tiny', max_seq_length: 16 },
+      data: { train: TRAIN, score_scale: [0, 5], ...data },
+      training: { batch_size: 4, epochs: 2, checkpoint_every: null },
+      evaluation: {
+        evaluators: [
+          { type: 'triplet', file: TRIPLETS, name: 'trip', columns: { texts: ['anchor', 'positive', 'negative'], label: null } },
+          { type: 'paraphrase_mining', file: PARA, columns: { texts: ['q1', 'q2'], label: 'dup' } },
+        ],
+        ...evaluation,
+      },
+      output: { dir: mkdtempSync(join(tmpdir(), 'evaluators-run-')) },
+    },
+    { baseDir: tmp },
+  );
+}
+
+test('evaluators run at every evaluation during training; the monitor is picked by name', async () => {
+  await initBackend('wasm', { quiet: true, training: true });
+  const r = trainRecipe({ monitor: 'para_average_precision', every_steps: 1 });
+  assert.equal(r.evaluation.mode, 'max');
+  const seen: Array<Record<string, number>> = [];
+  const res = await train(r, { log: () => {}, progress: false, skipSave: true, onEval: (e) => seen.push(e.metrics) });
+  assert.ok(seen.length >= 4, `evaluations: ${seen.length}`);
+  for (const m of seen) {
+    for (const k of [...EVALUATOR_METRICS.triplet.map((x) => `trip_${x}`), ...EVALUATOR_METRICS.paraphrase_mining.map((x) => `para_${x}`)]) assert.ok(k in m, `missing ${k}`);
+    assert.equal(Object.keys(m).length, EVALUATOR_METRICS.triplet.length + EVALUATOR_METRICS.paraphrase_mining.length, 'no dev set: only the evaluators');
+  }
+  const rows = readFileSync(join(r.output.dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number | string>).filter((x) => x.type === 'eval');
+  assert.ok(rows.every((row) => typeof row.trip_cosine_accuracy === 'number'));
+  const best = Math.max(...rows.map((row) => row.para_average_precision as number));
+  assert.equal(res.best!.value, best, 'the best evaluation is the one with the highest monitored metric');
+  assert.deepEqual(res.finalMetrics && Object.keys(res.finalMetrics).sort(), Object.keys(seen[0]).sort());
+});
+
+test('evaluation.monitor: defaults to the first evaluator without a dev set; a wrong name lists the valid ones', () => {
+  assert.equal(trainRecipe({}).evaluation.monitor, 'trip_cosine_accuracy');
+  assert.equal(trainRecipe({}, { dev: TRAIN }).evaluation.monitor, 'spearman_cosine');
+  assert.equal(trainRecipe({ monitor: 'trip_euclidean_accuracy' }, { dev: TRAIN }).evaluation.monitor, 'trip_euclidean_accuracy');
+  assert.throws(
+    () => trainRecipe({ monitor: 'trip_accuracy' }),
+    (e: unknown) => e instanceof ConfigError && /evaluation\.monitor: 'trip_accuracy' is reported by no evaluation; valid: trip_cosine_accuracy, .*para_average_precision/.test((e as Error).message) && !(e as Error).message.includes('dev_loss'),
+  );
+  assert.throws(() => trainRecipe({ monitor: 'nope' }, { dev: TRAIN }), /valid: dev_loss, pearson_cosine, .*trip_max_accuracy/);
+  assert.throws(() => trainRecipe({ evaluators: [{ type: 'triplet', file: TRIPLETS }] }), /evaluation\.evaluators\[0\]\.columns\.texts: a triplet evaluator reads anchor, positive and negative; the mapping gives 2 text columns/);
+  assert.throws(() => trainRecipe({ evaluators: [{ type: 'sts', file: 'nope.csv' }] }), /evaluation\.evaluators\[0\]\.file: file not found/);
+  assert.throws(() => trainRecipe({ evaluators: [{ type: 'sts', file: TRAIN }, { type: 'binary', file: TRAIN }] }), /evaluation\.evaluators\[1\]\.name: 'train' is also the name of evaluation\.evaluators\[0\]/);
+});
+
+test('the metric names the rules know are the ones each evaluator reports', async () => {
+  const table = new Map<string, Float32Array>();
+  let i = 0;
+  const enc = { dim: 3, encode: async (texts: string[]) => texts.map((t) => table.get(t) ?? (table.set(t, Float32Array.from([Math.sin(++i), Math.cos(i), i % 3])), table.get(t)!)) } as unknown as Encoder;
+  for (const [type, file, columns] of [
+    ['triplet', TRIPLETS, { texts: ['anchor', 'positive', 'negative'], label: null }],
+    ['paraphrase_mining', PARA, { texts: ['q1', 'q2'], label: 'dup' }],
+    ['sts', TRAIN, { texts: ['sentence1', 'sentence2'], label: 'score' }],
+    ['retrieval', TRAIN, { texts: ['sentence1', 'sentence2'], label: null }],
+    ['binary', PARA, { texts: ['q1', 'q2'], label: 'dup' }],
+  ] as const) {
+    const ev = fileEvaluator({ type, file: join(tmp, file), name: 'x', columns: { texts: [...columns.texts], label: columns.label } });
+    const r = await ev.run(enc, { batchSize: 8 });
+    assert.deepEqual(Object.keys(r.metrics).sort(), EVALUATOR_METRICS[type].map((m) => `x_${m}`).sort(), type);
+    assert.equal(r.primaryMetric, `x_${EVALUATOR_PRIMARY[type]}`);
+  }
 });
