@@ -19,7 +19,7 @@ import { adapterConfig, adapterTensorNames, loraGrads, mergeLora, selectModules 
 import { readSafetensors, writeSafetensors, type TensorInput } from '../src/models/safetensors.js';
 import { parseRecipe, type Recipe } from '../src/recipe/index.js';
 import { latestCheckpoint, loadCheckpoint, train } from '../src/training/index.js';
-import { ROOT } from './helpers/cli.js';
+import { isOneLineUserError, ROOT, runCli } from './helpers/cli.js';
 import { agreeAcrossBackends, TEST_BACKENDS, useBackend } from './helpers/backends.js';
 
 const FIX = join(ROOT, 'test', 'fixtures');
@@ -174,6 +174,22 @@ test("a PEFT-shaped adapter folder (PEFT's config, bert.-prefixed names, a class
     const b = tensors.get(`base_model.model.bert.${m}.lora_B.weight`)!.data;
     assert.ok(maxAbsDiff(got.get(name)!, referenceMerge(w, a, b, H, H, 8, s)) < 1e-6, name);
   }
+});
+
+test('the CLI encodes with an adapter folder; an adapter whose base does not load is one line naming adapter_config.json (exit 2)', () => {
+  const dir = join(tmp, 'peft-shaped'); // written by the test above
+  const input = join(tmp, 'texts.txt');
+  writeFileSync(input, `${TEXTS.join('\n')}\n`);
+  const ok = runCli(['encode', '--backend', 'wasm', '--model', dir, '--input', input, '--output', join(tmp, 'emb.jsonl')]);
+  assert.equal(ok.code, 0, ok.stderr);
+  assert.equal(readFileSync(join(tmp, 'emb.jsonl'), 'utf8').trim().split('\n').length, TEXTS.length);
+
+  const bad = join(tmp, 'bad-base');
+  mkdirSync(bad);
+  writeFileSync(join(bad, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 8, lora_alpha: 16, base_model_name_or_path: './no/such/base' }));
+  const r = runCli(['encode', '--backend', 'wasm', '--model', bad, '--input', input, '--output', join(tmp, 'never.jsonl')]);
+  assert.ok(isOneLineUserError(r), r.stderr);
+  assert.match(r.stderr, /adapter_config\.json: its base model \(base_model_name_or_path\) does not load: model folder not found: \.\/no\/such\/base/);
 });
 
 function loraRecipe(over: { lora?: Record<string, unknown>; output?: Record<string, unknown>; training?: Record<string, unknown> } = {}): Recipe {

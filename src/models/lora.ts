@@ -278,7 +278,12 @@ async function loadBase(spec: string, dir: string): Promise<SentenceEncoder> {
   const { loadEncoder } = await import('./index.js');
   // A relative folder resolves against the working folder, as PEFT does; failing that, beside the adapter.
   const local = !spec.startsWith('builtin:') && !existsSync(spec) && existsSync(resolve(dir, spec)) ? resolve(dir, spec) : spec;
-  return loadEncoder(local);
+  try {
+    return await loadEncoder(local);
+  } catch (e) {
+    if (e instanceof ModelError) throw new ModelError(`${join(dir, ADAPTER_CONFIG)}: its base model (base_model_name_or_path) does not load: ${e.message}`);
+    throw e;
+  }
 }
 
 /**
