@@ -190,6 +190,18 @@ test('the STS evaluator reports pearson/spearman_cosine at every dim', async () 
   enc.dispose();
 });
 
+test('sbert-train eval --dims reports the STS metrics at each size and the per-dim table', () => {
+  const out = join(tmp, 'eval');
+  const r = runCli(['eval', '--model', 'builtin:tiny', '--sts', join(FIX, 'pairs.csv'), '--dims', '64,32', '--out', out, '--json', '--backend', 'wasm']);
+  assert.equal(r.code, 0, r.stderr);
+  const metrics = JSON.parse(r.stdout)['builtin:tiny'] as Record<string, number>;
+  for (const k of ['pairs_spearman_cosine@64', 'pairs_pearson_cosine@32']) assert.ok(Number.isFinite(metrics[k]), k);
+  const md = readFileSync(join(out, 'report.md'), 'utf8');
+  assert.match(md, /## Matryoshka dimensions[\s\S]*\| Dim \| builtin:tiny pairs spearman_cosine \|[\s\S]*\| 64 \| [-\d.]+ \|/);
+  const bad = runCli(['eval', '--model', 'builtin:tiny', '--sts', join(FIX, 'pairs.csv'), '--dims', '64,x', '--out', out, '--backend', 'wasm']);
+  assert.ok(isOneLineUserError(bad), bad.stderr);
+});
+
 for (const backend of TEST_BACKENDS) test(`a short Matryoshka training run logs every dim and puts the per-dim table in the report and the model card (${backend})`, async () => {
   const engine = await useBackend(backend);
   const out = join(tmp, `run-${backend}`);

@@ -20,7 +20,8 @@ import { train } from '../src/training/index.js';
 import { buildIndex, addToIndex, searchIndex } from '../src/index.js';
 import { indexedView } from '../src/search/index.js';
 import { readNpy } from '../src/util/npy.js';
-import { ROOT, isOneLineUserError, runCli } from './helpers/cli.js';
+import { spawn } from 'node:child_process';
+import { BIN, ROOT, isOneLineUserError, runCli } from './helpers/cli.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'prompts-test-'));
 test.after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -133,7 +134,34 @@ test('an index records its dim and prompts: items get the document prompt, queri
   enc.dispose();
 });
 
-test('index build --dim and search use the recorded prefix and prompts (CLI)', async () => {
+/** `sbert-train serve` on DIR: the results of one GET /search, then SIGTERM. */
+async function serveOnce(dir: string, q: string): Promise<Array<{ id: string; text: string; score: number }>> {
+  const child = spawn(process.execPath, [BIN, 'serve', '--index', dir, '--port', '0', '--reload', '0', '--backend', 'wasm'], { env: { ...process.env, SBERT_NO_PROGRESS: '1' } });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  try {
+    const url = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(() => reject(new Error(`no URL printed; stderr: ${stderr}`)), 90_000);
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        const m = /at (http:\/\/[^\s]+\/)/.exec(out);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1]);
+        }
+      });
+      void exited.then((c) => reject(new Error(`serve exited ${c}: ${stderr}`)));
+    });
+    return ((await (await fetch(`${url}search?q=${encodeURIComponent(q)}&k=3`)).json()) as { results: Array<{ id: string; text: string; score: number }> }).results;
+  } finally {
+    child.kill('SIGTERM');
+    await exited;
+  }
+}
+
+test('index build --dim and search / serve use the recorded prefix and prompts (CLI)', async () => {
   const model = await promptedModel();
   const corpus = join(tmp, 'corpus.txt');
   writeFileSync(corpus, ITEMS.join('\n') + '\n');
@@ -153,6 +181,9 @@ test('index build --dim and search use the recorded prefix and prompts (CLI)', a
     assert.ok(Math.abs(r.score - cos(q, d)) < 1e-4, `${r.text}: ${r.score} vs ${cos(q, d)}`);
   }
   enc.dispose();
+  const served = await serveOnce(dir, 'school teacher');
+  assert.deepEqual(served.map((r) => r.id), results.map((r) => r.id), 'serve embeds the query as search does');
+  for (const [i, r] of served.entries()) assert.ok(Math.abs(r.score - results[i].score) < 1e-5);
 });
 
 test('recipe: model.prompts, default_prompt_name and training.prompts are checked (one line, exit 2)', () => {

@@ -1,7 +1,8 @@
 /**
  * `sbert-train eval`: STS benchmark numbers for one or more models side by side (base vs
  * tuned), as sentence-transformers' EmbeddingSimilarityEvaluator reports them; optionally
- * pair classification (--pairs) and retrieval (--retrieval) too; report.json / report.md /
+ * pair classification (--pairs), retrieval (--retrieval), triplets (--triplets) and paraphrase
+ * mining (--paraphrase) too; report.json / report.md /
  * report.html in --out.
  *
  *   sbert-train eval --model builtin:tiny --model runs/job-titles/final --sts stsb --split test
@@ -11,22 +12,35 @@ import type { Argv, CommandModule } from 'yargs';
 import { initBackend } from '../backend/index.js';
 import { loadSts, readLabelledPairs, type ColumnMapping, type StsSplit } from '../data/sts.js';
 import { isUserError, ModelError, UserError } from '../errors.js';
-import { evaluateBinary, evaluateRetrieval, evaluateSts, readBeirFolder, writeReport, type EvaluationResult, type ModelResults, type ScatterData } from '../evaluation/index.js';
+import { evaluateBinary, evaluateRetrieval, evaluateSts, fileEvaluator, readBeirFolder, writeReport, type EvaluationResult, type ModelResults, type ScatterData } from '../evaluation/index.js';
 import { loadEncoder, type Encoder } from '../models/index.js';
 import { axisLabels } from '../viz/labels.js';
+import { perDimSection } from '../evaluation/per-dim.js';
 
 interface EvalArgs {
   model: string[];
   sts?: string;
   pairs?: string;
   retrieval?: string;
+  triplets?: string;
+  paraphrase?: string;
   split: StsSplit;
   columns?: string;
   out: string;
   'batch-size': number;
   limit?: number;
   json: boolean;
+  dims?: string;
   backend: string;
+}
+
+/** --dims 256,128,64: Matryoshka sizes the STS evaluation also reports (`spearman_cosine@128`). */
+function parseDims(v: string | undefined): number[] | undefined {
+  if (v === undefined) return undefined;
+  const dims = String(v).split(',').map((x) => x.trim());
+  const bad = dims.find((x) => !/^[1-9]\d*$/.test(x));
+  if (bad !== undefined) throw new UserError(`--dims must list whole numbers >= 1 separated by commas (e.g. 256,128,64), got '${v}'`);
+  return [...new Set(dims.map(Number))];
 }
 
 /** One evaluation to run on every model. */
@@ -45,6 +59,8 @@ function tasksFrom(argv: EvalArgs): Task[] {
   const tasks: Task[] = [];
   const columns = parseColumns(argv.columns);
   const cut = <T>(xs: T[]) => (argv.limit ? xs.slice(0, argv.limit) : xs);
+  const dims = parseDims(argv.dims);
+  if (dims && !argv.sts) throw new UserError('--dims applies to --sts evaluations');
   if (argv.sts) {
     const data = loadSts(argv.sts, argv.split, columns);
     const pairs = cut(data.pairs);
@@ -53,7 +69,8 @@ function tasksFrom(argv: EvalArgs): Task[] {
       name: data.name,
       describe: `${data.name}: ${pairs.length} scored pairs (${data.path})`,
       run: async (enc, batchSize) => {
-        const { gold, cosine, ...result } = await evaluateSts(enc, pairs, { batchSize, name: data.name });
+        for (const d of dims ?? []) if (d > enc.dim) throw new UserError(`--dims: ${d} is more than the ${enc.dim} values model ${enc.source} makes per embedding`);
+        const { gold, cosine, ...result } = await evaluateSts(enc, pairs, { batchSize, name: data.name, dims });
         return { result, scatter: { gold, predicted: cosine } };
       },
     });
@@ -77,25 +94,37 @@ function tasksFrom(argv: EvalArgs): Task[] {
       run: async (enc, batchSize) => ({ result: await evaluateRetrieval(enc, data, { batchSize, name }) }),
     });
   }
-  if (tasks.length === 0) throw new UserError('eval: nothing to evaluate: give --sts FILE|stsb|jsts, --pairs FILE or --retrieval DIR');
+  // The recipe's evaluation.evaluators readers (src/evaluation/file-evaluators.ts), by fixed column names.
+  for (const [flag, file, type, texts, label] of [
+    ['--triplets', argv.triplets, 'triplet', ['anchor', 'positive', 'negative'], null],
+    ['--paraphrase', argv.paraphrase, 'paraphrase_mining', [columns.sentence1 ?? 'sentence1', columns.sentence2 ?? 'sentence2'], columns.score ?? 'label'],
+  ] as const) {
+    if (!file) continue;
+    const ev = fileEvaluator({ type, file, name: basenameNoExt(file), columns: { texts: [...texts], label }, where: flag });
+    tasks.push({ name: ev.name, describe: ev.describe, run: async (enc, batchSize) => ({ result: await ev.run(enc, { batchSize }) }) });
+  }
+  if (tasks.length === 0) throw new UserError('eval: nothing to evaluate: give --sts FILE|stsb|jsts, --pairs FILE, --retrieval DIR, --triplets FILE or --paraphrase FILE');
   return tasks;
 }
 
 export const evalCommand: CommandModule<object, EvalArgs> = {
   command: 'eval',
-  describe: 'evaluate models on STS, labelled-pair or retrieval data and write reports (json, md, html)',
+  describe: 'evaluate models on STS, labelled-pair, retrieval, triplet or paraphrase-mining data and write reports (json, md, html)',
   builder: (y: Argv) =>
     y
       .option('model', { type: 'string', array: true, demandOption: true, describe: 'model folder, hub id or builtin:NAME; repeat to compare' })
       .option('sts', { type: 'string', describe: "scored pairs (csv / tsv / jsonl), or 'stsb' / 'jsts' from ../shared/datasets" })
       .option('pairs', { type: 'string', describe: 'pairs labelled 0/1 (sentence1, sentence2, label) for pair classification' })
       .option('retrieval', { type: 'string', describe: 'BEIR-style folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv' })
+      .option('triplets', { type: 'string', describe: 'triplets (columns anchor, positive, negative): accuracy of sim(a, p) > sim(a, n) per similarity' })
+      .option('paraphrase', { type: 'string', describe: 'pairs labelled 1 = duplicates (sentence1, sentence2, label; or --columns): paraphrase mining over all their sentences, average precision and best F1' })
       .option('split', { type: 'string', choices: ['train', 'dev', 'test'], default: 'test', describe: 'split of stsb / jsts (jsts: dev and test both use valid-v1.3.json) and of --retrieval qrels' })
       .option('columns', { type: 'string', describe: 'csv / tsv / jsonl column names: sentence1,sentence2,score (or label)' })
       .option('out', { type: 'string', default: 'eval-report', describe: 'folder for report.json, report.md and report.html' })
       .option('batch-size', { type: 'number', default: 32, describe: 'sentences per forward pass' })
       .option('limit', { type: 'number', describe: 'use only the first N pairs (quick checks)' })
-      .option('json', { type: 'boolean', default: false, describe: 'print the metrics as JSON on stdout' }) as unknown as Argv<EvalArgs>,
+      .option('json', { type: 'boolean', default: false, describe: 'print the metrics as JSON on stdout' })
+      .option('dims', { type: 'string', describe: 'Matryoshka sizes, e.g. 256,128,64: the STS metrics also at each prefix size, re-normalised (spearman_cosine@128), with a per-dim table in the report' }) as unknown as Argv<EvalArgs>,
   handler: async (argv) => {
     if (!(argv['batch-size'] >= 1)) throw new UserError(`--batch-size must be a positive integer, got ${argv['batch-size']}`);
     if (argv.limit !== undefined && !(argv.limit >= 2)) throw new UserError(`--limit must be at least 2, got ${argv.limit}`);
@@ -120,9 +149,11 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       }
     }
 
+    const perDim = perDimSection(models.flatMap((m) => m.results.map((r) => [`${m.model} ${r.name}`, r.metrics] as const)), tasks[0].name ? `${tasks[0].name}_` : '');
     const paths = await writeReport(argv.out, {
       title: `Evaluation: ${tasks.map((t) => t.name).join(', ')}`,
       models,
+      ...(perDim ? { sections: [perDim] } : {}),
       scatter: scatter.length ? scatter : undefined,
       meta: Object.fromEntries(tasks.map((t) => [t.name, t.describe.slice(t.name.length + 2)])),
     });
