@@ -15,6 +15,7 @@ import { initBackend } from '../src/backend/index.js';
 import { ConfigError } from '../src/errors.js';
 import { parseRecipe, type Recipe } from '../src/recipe/index.js';
 import { train } from '../src/training/index.js';
+import { isOneLineUserError, runCli } from './helpers/cli.js';
 
 const ROOT = join(import.meta.dirname, '..');
 interface Fixture {
@@ -200,4 +201,18 @@ test('the metric names the rules know are the ones each evaluator reports', asyn
     assert.deepEqual(Object.keys(r.metrics).sort(), EVALUATOR_METRICS[type].map((m) => `x_${m}`).sort(), type);
     assert.equal(r.primaryMetric, `x_${EVALUATOR_PRIMARY[type]}`);
   }
+});
+
+test('sbert-train eval --triplets / --paraphrase: the same evaluators from the command line; a bad label is one line, exit 2', () => {
+  const out = mkdtempSync(join(tmpdir(), 'eval-cli-'));
+  const r = runCli(['eval', '--model', 'builtin:tiny', '--triplets', join(tmp, TRIPLETS), '--paraphrase', join(tmp, PARA), '--columns', 'q1,q2,dup', '--out', out, '--json', '--backend', 'wasm']);
+  assert.equal(r.code, 0, r.stderr);
+  const m = JSON.parse(r.stdout)['builtin:tiny'] as Record<string, number>;
+  assert.deepEqual(Object.keys(m).sort(), [...EVALUATOR_METRICS.triplet.map((x) => `trip_${x}`), ...EVALUATOR_METRICS.paraphrase_mining.map((x) => `para_${x}`)].sort());
+  assert.ok(m.trip_cosine_accuracy >= 0 && m.trip_cosine_accuracy <= 1 && m.para_average_precision > 0);
+  const bad = writeCsv('bad-para.csv', 'q1,q2,dup', ['a,b,1', 'c,d,2']);
+  const e = runCli(['eval', '--model', 'builtin:tiny', '--paraphrase', join(tmp, bad), '--columns', 'q1,q2,dup', '--out', out, '--backend', 'wasm']);
+  assert.equal(e.code, 2, e.stderr);
+  assert.ok(isOneLineUserError(e), e.stderr);
+  assert.match(e.stderr, /--paraphrase .*bad-para\.csv: row 2: a paraphrase_mining evaluation needs labels 0 or 1, got 2/);
 });
