@@ -2,6 +2,8 @@
  * The public entry (src/index.ts) in-process: train() takes a recipe file, an object or a
  * Recipe and forwards the callbacks; the computing functions choose a backend quietly;
  * searchIndex refuses another model's encoder. (test/package.test.ts runs the packed build.)
+ * What trains or embeds runs on each backend of test/helpers/backends.ts, with the training
+ * engine train() picks for it by default.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +13,7 @@ import { join } from 'node:path';
 import { buildIndex, ConfigError, loadEncoder, loadIndex, parseRecipe, searchIndex, train, TrainingAborted, UserError, type StepInfo } from '../src/index.js';
 import { ROOT } from './helpers/cli.js';
 import { captureStderr } from './helpers/faults.js';
+import { TEST_BACKENDS, useBackend } from './helpers/backends.js';
 
 const PAIRS = join(ROOT, 'test', 'fixtures', 'recipes', 'pairs.csv');
 const quiet = { log: () => {}, progress: false };
@@ -35,7 +38,8 @@ test('loadEncoder picks a backend without printing anything', async () => {
   encoder.dispose();
 });
 
-test('train(object): relative paths resolve against baseDir; onStep sees each step; the model is saved where modelDir says', async () => {
+for (const backend of TEST_BACKENDS) test(`train(object): relative paths resolve against baseDir; onStep sees each step; the model is saved where modelDir says (${backend})`, async () => {
+  await useBackend(backend);
   const dir = folder();
   const steps: StepInfo[] = [];
   const r = await train(small('run'), { ...quiet, baseDir: dir, onStep: (s) => steps.push(s) });
@@ -46,6 +50,7 @@ test('train(object): relative paths resolve against baseDir; onStep sees each st
   assert.ok(existsSync(join(r.modelDir, 'model.safetensors')));
 });
 
+// Once: where the paths resolve is settled before the backend is touched.
 test('train(object) without baseDir resolves against the working folder', async () => {
   const dir = folder();
   const cwd = process.cwd();
@@ -58,7 +63,8 @@ test('train(object) without baseDir resolves against the working folder', async 
   }
 });
 
-test('train(file) and train(Recipe) run the same recipe', async () => {
+for (const backend of TEST_BACKENDS) test(`train(file) and train(Recipe) run the same recipe (${backend})`, async () => {
+  await useBackend(backend);
   const dir = folder();
   writeFileSync(join(dir, 'r.yaml'), 'model:\n  base: builtin:tiny\n  max_seq_length: 16\ndata:\n  train: pairs.csv\n  score_scale: [0, 5]\ntraining:\n  batch_size: 4\n  max_steps: 2\n  checkpoint_every: null\noutput:\n  dir: from-file\n');
   const a = await train(join(dir, 'r.yaml'), quiet);
@@ -68,6 +74,7 @@ test('train(file) and train(Recipe) run the same recipe', async () => {
   assert.equal(a.weightsHash, b.weightsHash, 'same seed, same data, same steps');
 });
 
+// Once: refused by the recipe validation.
 test('a bad recipe object is one ConfigError listing every problem', async () => {
   const dir = folder();
   await assert.rejects(
@@ -76,7 +83,8 @@ test('a bad recipe object is one ConfigError listing every problem', async () =>
   );
 });
 
-test('an aborted signal stops training with TrainingAborted after writing a checkpoint', async () => {
+for (const backend of TEST_BACKENDS) test(`an aborted signal stops training with TrainingAborted after writing a checkpoint (${backend})`, async () => {
+  await useBackend(backend);
   const dir = folder();
   const controller = new AbortController();
   await assert.rejects(
@@ -85,7 +93,8 @@ test('an aborted signal stops training with TrainingAborted after writing a chec
   );
 });
 
-test('buildIndex / save / loadIndex / searchIndex; one query or several; another model is refused', async () => {
+for (const backend of TEST_BACKENDS) test(`buildIndex / save / loadIndex / searchIndex; one query or several; another model is refused (${backend})`, async () => {
+  await useBackend(backend);
   const dir = folder();
   const encoder = await loadEncoder('builtin:tiny');
   const texts = ['nurse', 'welder', 'baker', 'pilot'];

@@ -1,7 +1,8 @@
 /**
  * `sbert-train eval` and `sbert-train heatmap` as a user runs them: reports on disk, metrics
- * on stdout, and one-line errors (exit 2) for bad input. The report runs are parametrised over
- * test/helpers/backends.ts (wasm and onnx), and the metrics must agree across backends.
+ * on stdout, and one-line errors (exit 2) for bad input. The runs that embed are parametrised
+ * over test/helpers/backends.ts (wasm and onnx), and the metrics must agree across backends;
+ * the errors, refused before any model runs, are checked once.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,7 +10,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isOneLineUserError, runCli, SHARED } from './helpers/cli.js';
-import { TEST_BACKENDS } from './helpers/backends.js';
+import { agreeAcrossBackends, TEST_BACKENDS } from './helpers/backends.js';
 import { pearson, spearman } from '../src/evaluation/metrics.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'sbert-eval-cli-'));
@@ -32,8 +33,6 @@ writeFileSync(
     '\n',
 );
 
-const metricsByBackend = new Map<string, Record<string, number>>();
-
 for (const backend of TEST_BACKENDS) test(`eval (${backend}): two models side by side on a generic tsv, --json metrics, and the three report files`, () => {
   const out = join(tmp, `report-${backend}`);
   const r = runCli(['eval', '--model', 'builtin:tiny', '--model', 'builtin:tiny', '--sts', pairsFile, '--columns', 'a,b,sim', '--out', out, '--json', '--backend', backend]);
@@ -54,21 +53,19 @@ for (const backend of TEST_BACKENDS) test(`eval (${backend}): two models side by
   assert.ok(Math.abs(pearson(s.gold, s.predicted) - a.pairs_pearson_cosine) < 1e-12);
   assert.ok(Math.abs(spearman(s.gold, s.predicted) - a.pairs_spearman_cosine) < 1e-12);
   assert.match(readFileSync(join(out, 'report.md'), 'utf8'), /\| \*\*spearman_cosine\*\* \|/);
-  metricsByBackend.set(backend, a);
   // Every backend gives the numbers of the first (the engines agree to 1e-4 on embeddings).
-  const [first, firstMetrics] = [...metricsByBackend][0];
-  for (const [k, v] of Object.entries(firstMetrics)) assert.ok(Math.abs(a[k] - v) <= 1e-4, `${k}: ${backend} ${a[k]}, ${first} ${v}`);
+  agreeAcrossBackends('eval --sts metrics', backend, a, 1e-4);
 });
 
-test('eval on STSb test (first 40 pairs) prints a table', { skip: SHARED ? false : 'no ../shared (STSb) on this machine' }, () => {
-  const r = runCli(['eval', '--model', 'builtin:tiny', '--sts', 'stsb', '--split', 'test', '--limit', '40', '--out', join(tmp, 'stsb'), '--backend', 'cpu']);
+for (const backend of TEST_BACKENDS) test(`eval on STSb test (first 40 pairs) prints a table (${backend})`, { skip: SHARED ? false : 'no ../shared (STSb) on this machine' }, () => {
+  const r = runCli(['eval', '--model', 'builtin:tiny', '--sts', 'stsb', '--split', 'test', '--limit', '40', '--out', join(tmp, `stsb-${backend}`), '--backend', backend]);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /^stsb-test: 40 scored pairs \(.*sts-test\.csv\)\n/);
   assert.match(r.stdout, /\nmodel\s+stsb-test_spearman_cosine\n/);
   assert.match(r.stdout, /\nbuiltin:tiny\s+-?\d\.\d{4}\n/);
 });
 
-test('eval: a model that fails to load, a missing file, bad --columns -> one-line errors, exit 2', () => {
+test('eval: a model that fails to load, a missing file, bad --columns, nothing to evaluate -> one-line errors, exit 2', () => {
   const noModel = runCli(['eval', '--model', join(tmp, 'no-such-model'), '--sts', pairsFile, '--columns', 'a,b,sim', '--out', join(tmp, 'x'), '--backend', 'cpu']);
   assert.ok(isOneLineUserError(noModel), noModel.stderr);
   assert.match(noModel.stderr, /no-such-model/);
@@ -78,9 +75,12 @@ test('eval: a model that fails to load, a missing file, bad --columns -> one-lin
   const badCols = runCli(['eval', '--model', 'builtin:tiny', '--sts', pairsFile, '--columns', 'a,b', '--backend', 'cpu']);
   assert.ok(isOneLineUserError(badCols), badCols.stderr);
   assert.match(badCols.stderr, /--columns/);
+  const nothing = runCli(['eval', '--model', 'builtin:tiny', '--backend', 'cpu']);
+  assert.ok(isOneLineUserError(nothing), nothing.stderr);
+  assert.match(nothing.stderr, /--sts/);
 });
 
-test('eval: --pairs (0/1 labels) and --retrieval (BEIR folder) in one run; nothing to evaluate is an error', () => {
+for (const backend of TEST_BACKENDS) test(`eval: --pairs (0/1 labels) and --retrieval (BEIR folder) in one run (${backend})`, () => {
   const labelled = join(tmp, 'dups.csv');
   writeFileSync(labelled, 'q1,q2,is_dup\nreset my password,password reset,1\nreset my password,pizza near me,0\ncheap flights,low cost airfare,1\ncheap flights,bake bread,0\n');
   const beir = join(tmp, 'mini-beir');
@@ -88,17 +88,15 @@ test('eval: --pairs (0/1 labels) and --retrieval (BEIR folder) in one run; nothi
   writeFileSync(join(beir, 'corpus.jsonl'), ['{"_id": "d1", "title": "", "text": "password reset steps"}', '{"_id": "d2", "text": "low cost airfare"}', '{"_id": "d3", "text": "bread recipe"}'].join('\n'));
   writeFileSync(join(beir, 'queries.jsonl'), '{"_id": "q1", "text": "reset password"}\n{"_id": "q2", "text": "cheap flights"}\n');
   writeFileSync(join(beir, 'qrels', 'test.tsv'), 'query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td2\t1\n');
-  const out = join(tmp, 'more');
-  const r = runCli(['eval', '--model', 'builtin:tiny', '--pairs', labelled, '--columns', 'q1,q2,is_dup', '--retrieval', beir, '--out', out, '--json', '--backend', 'cpu']);
+  const out = join(tmp, `more-${backend}`);
+  const r = runCli(['eval', '--model', 'builtin:tiny', '--pairs', labelled, '--columns', 'q1,q2,is_dup', '--retrieval', beir, '--out', out, '--json', '--backend', backend]);
   assert.equal(r.code, 0, r.stderr);
   const m = JSON.parse(r.stdout)['builtin:tiny'] as Record<string, number>;
   assert.ok(m.dups_cosine_ap > 0 && m.dups_cosine_ap <= 1);
   assert.equal(m['mini-beir_cosine_recall@3'], 1, 'both relevant documents are within the 3');
   const report = JSON.parse(readFileSync(join(out, 'report.json'), 'utf8'));
   assert.deepEqual(report.models[0].results.map((x: { primaryMetric: string }) => x.primaryMetric), ['dups_cosine_ap', 'mini-beir_cosine_ndcg@10']);
-  const nothing = runCli(['eval', '--model', 'builtin:tiny', '--backend', 'cpu']);
-  assert.ok(isOneLineUserError(nothing), nothing.stderr);
-  assert.match(nothing.stderr, /--sts/);
+  agreeAcrossBackends('eval --pairs --retrieval metrics', backend, m, 1e-4);
 });
 
 for (const backend of TEST_BACKENDS) test(`heatmap (${backend}): --text values give PNG, SVG and HTML; duplicates are fine`, () => {

@@ -1,14 +1,15 @@
 /**
  * Pair-classification and retrieval evaluators: the metric maps on hand-made scores and
  * rankings, and the encoder-driven versions on builtin:tiny (same numbers as scoring its
- * embeddings directly, name prefixes, primary metric, no tensor leaks).
+ * embeddings directly, name prefixes, primary metric, no tensor leaks) on each backend of
+ * test/helpers/backends.ts.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../src/backend/index.js';
 import { loadEncoder } from '../src/models/index.js';
 import { binaryMetrics, DEFAULT_KS, evaluateBinary, evaluateRetrieval, pairScores, retrievalMetrics } from '../src/evaluation/index.js';
+import { agreeAcrossBackends, TEST_BACKENDS, useBackend } from './helpers/backends.js';
 
 const close = (a: number, b: number, what: string) => assert.ok(Math.abs(a - b) < 1e-12, `${what}: ${a} vs ${b}`);
 
@@ -39,8 +40,8 @@ test('retrievalMetrics averages per-query @k metrics over judged queries', () =>
   close(m['cosine_map@3'], (1 + 1 / 3) / 2, 'map@3');
 });
 
-test('evaluateBinary / evaluateRetrieval on builtin:tiny: prefixed keys, primary metric, direct-scoring equality, no leaks', async () => {
-  await initBackend('cpu', { quiet: true });
+for (const backend of TEST_BACKENDS) test(`evaluateBinary / evaluateRetrieval on builtin:tiny: prefixed keys, primary metric, direct-scoring equality, no leaks (${backend})`, async () => {
+  await useBackend(backend);
   const enc = await loadEncoder('builtin:tiny', { seed: 5 });
   const pairs = [
     { sentence1: 'how do I reset my password', sentence2: 'password reset steps', label: 1 },
@@ -70,6 +71,7 @@ test('evaluateBinary / evaluateRetrieval on builtin:tiny: prefixed keys, primary
   close(r.metrics['cosine_recall@3'], 1, 'recall@3');
   close(r.metrics['cosine_accuracy@3'], 1, 'accuracy@3');
   for (const v of Object.values(r.metrics)) assert.ok(v >= 0 && v <= 1);
+  agreeAcrossBackends('evaluateBinary / evaluateRetrieval metrics', backend, { ...b.metrics, ...r.metrics }, 1e-4);
   assert.equal(tf.memory().numTensors, before, 'tensors leaked');
   enc.dispose();
 });

@@ -2,7 +2,8 @@
  * STS readers and the STS evaluator: file layouts, one-line data errors, the scoring path
  * against Python references (benchmarks/peers/st_eval_reference.py), encode-once behaviour,
  * and - when its fixture exists - full parity with sentence-transformers'
- * EmbeddingSimilarityEvaluator on STSb test.
+ * EmbeddingSimilarityEvaluator on STSb test. What encodes runs on each backend of
+ * test/helpers/backends.ts.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,8 +15,8 @@ import { ROOT, SHARED } from './helpers/cli.js';
 import { loadSts, readJstsFile, readStsPairs, readStsbFile } from '../src/data/sts.js';
 import { DataError, UserError } from '../src/errors.js';
 import { evaluateSts, stsMetrics } from '../src/evaluation/index.js';
-import { initBackend } from '../src/backend/index.js';
 import { loadEncoder, type Encoder } from '../src/models/index.js';
+import { agreeAcrossBackends, TEST_BACKENDS, useBackend } from './helpers/backends.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'sbert-sts-'));
 process.on('exit', () => rmSync(tmp, { recursive: true, force: true }));
@@ -127,8 +128,8 @@ function counting(inner: Encoder): Encoder & { seen: string[] } {
   });
 }
 
-test('evaluateSts encodes each distinct text once, prefixes keys, and does not leak tensors', async () => {
-  await initBackend('cpu', { quiet: true });
+for (const backend of TEST_BACKENDS) test(`evaluateSts encodes each distinct text once, prefixes keys, and does not leak tensors (${backend})`, async () => {
+  await useBackend(backend);
   const enc = await loadEncoder('builtin:tiny', { seed: 3 });
   const pairs = [
     { sentence1: 'a cat sits', sentence2: 'a cat is sitting', score: 4.5 },
@@ -148,11 +149,14 @@ test('evaluateSts encodes each distinct text once, prefixes keys, and does not l
   for (const fn of ['cosine', 'euclidean', 'manhattan', 'dot']) {
     for (const c of ['pearson', 'spearman']) assert.ok(Number.isFinite(r.metrics[`tiny-dev_${c}_${fn}`]), `${c}_${fn}`);
   }
-  // same numbers as scoring the embeddings directly, pair by pair
+  // same numbers as scoring the embeddings directly, pair by pair; to 1e-5, not exactly: these
+  // batches pad to other lengths than the evaluator's, and wasm's and onnxruntime's matrix
+  // products round by shape (up to 9e-7 seen on onnx; a real difference in the scoring moves them far more)
   const e1 = await enc.encode(pairs.map((p) => p.sentence1));
   const e2 = await enc.encode(pairs.map((p) => p.sentence2));
   const direct = stsMetrics(pairs.map((p) => p.score), e1, e2).metrics;
-  for (const [k, v] of Object.entries(direct)) assert.ok(Math.abs(r.metrics[`tiny-dev_${k}`] - v) < 1e-12, k);
+  for (const [k, v] of Object.entries(direct)) assert.ok(Math.abs(r.metrics[`tiny-dev_${k}`] - v) < 1e-5, `${k}: ${r.metrics[`tiny-dev_${k}`]} vs ${v}`);
+  agreeAcrossBackends('evaluateSts metrics', backend, r.metrics, 1e-4);
   assert.deepEqual(r.gold, pairs.map((p) => p.score));
   assert.equal(r.cosine.length, pairs.length);
   enc.dispose();
@@ -165,9 +169,9 @@ const paritySkip = !existsSync(PARITY)
     ? 'no ../shared (STSb) on this machine'
     : false;
 
-test("STSb test metrics reproduce sentence-transformers' EmbeddingSimilarityEvaluator to 1e-6", { skip: paritySkip, timeout: 600_000 }, async () => {
+for (const backend of TEST_BACKENDS) test(`STSb test metrics reproduce sentence-transformers' EmbeddingSimilarityEvaluator to 1e-6 (${backend})`, { skip: paritySkip, timeout: 600_000 }, async () => {
   const ref = JSON.parse(readFileSync(PARITY, 'utf8')) as { model: string; seed?: number; name: string; pairs: number; primary_metric: string; metrics: Record<string, number> };
-  await initBackend('cpu', { quiet: true });
+  await useBackend(backend);
   const spec = ref.model.startsWith('builtin:') ? ref.model : resolve(ROOT, ref.model);
   const enc = await loadEncoder(spec, { seed: ref.seed ?? 42 });
   const data = loadSts('stsb', 'test');

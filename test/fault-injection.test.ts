@@ -15,6 +15,10 @@
  * of an uninterrupted run; an index that was being replaced or added to loads and searches with
  * exactly its old results; a previous encode output is byte-for-byte unchanged; no temp files
  * are left.
+ *
+ * One backend (the default), not each of test/helpers/backends.ts: the faults are in the file
+ * writes every engine shares, and 20 positions per command on each backend would cost minutes;
+ * kill -9 and resume on each engine is training-resume.test.ts.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';

@@ -3,7 +3,7 @@
  * warning: npm reads no config key it does not know (the old `.npmrc` made every npm command
  * say `npm warn Unknown project config "onnxruntime-node-install"`), every locked package with
  * an install script is reviewed in `allowScripts` (else npm 11 warns after each install), and
- * a training run writes no warning line.
+ * a training run writes no warning line. One backend: the default one a newcomer gets.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

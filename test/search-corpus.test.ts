@@ -72,6 +72,7 @@ test('STS layout: --format tsv and --text-column 5 read every row from line 1, q
   assert.throws(() => readCorpus(STS_FIXTURE, { textColumn: 5 }), (e: unknown) => e instanceof DataError && /looks tab-separated.*format to tsv/.test(e.message));
 });
 
+// One backend: what is checked is how the file is read (search-cli.test.ts embeds on each).
 test('index build through the CLI: --format tsv --text-column 5 on the STS layout (and sts-dev.csv from ../shared)', (t) => {
   const out = join(dir, 'sts-index');
   const r = runCli(['index', 'build', '--model', 'builtin:tiny', '--input', STS_FIXTURE, '--format', 'tsv', '--text-column', '5', '--out', out, '--backend', 'cpu']);

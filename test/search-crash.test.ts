@@ -2,6 +2,8 @@
  * Kill -9 during `index add`: afterwards the folder must hold the old index or the new one,
  * never a broken one. Deterministic kills use the SBERT_FAULT_PAUSE hook (the process stops
  * at a named point inside the save and is killed there); timed kills hit whatever it is doing.
+ * One backend (the default), not each of test/helpers/backends.ts: what is checked is the index
+ * save, which runs after the embedding and is the same whichever backend embedded.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';

@@ -2,7 +2,9 @@
  * ESCO occupation labels embedded with a parity-fixture model (test/fixtures/parity/bert-mean,
  * made by benchmarks/peers/make_parity_fixtures.py; builtin:tiny while that fixture is absent):
  * the HNSW index returns the same top-10 as brute-force cosine over the same embeddings.
- * Skips when ../shared is absent.
+ * Skips when ../shared is absent. One backend (the default), not each of
+ * test/helpers/backends.ts: HNSW and brute force are compared over the same vectors, whichever
+ * backend made them (and 3000 labels embedded on each would cost a minute).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

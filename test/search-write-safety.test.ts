@@ -8,6 +8,9 @@
  * generation, no manifest temp file and no lock behind.
  *
  * Also: arguments and targets are refused before any embedding runs, with one line.
+ *
+ * One backend (the default), not each of test/helpers/backends.ts: the failures are in the
+ * index writes, after the embedding, and the refusals come before any backend starts.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';

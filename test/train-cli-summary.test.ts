@@ -1,6 +1,7 @@
 /**
  * The lines a finished `sbert-train recipe.yaml` ends with: where the model, the run, the
- * report and the TensorBoard event files are.
+ * report and the TensorBoard event files are, after a run on each backend of
+ * test/helpers/backends.ts.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, runCli } from './helpers/cli.js';
 import { whereToLook } from '../src/cli/train.js';
+import { TEST_BACKENDS } from './helpers/backends.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'sbert-train-summary-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -35,11 +37,11 @@ function summary(stdout: string): Record<string, string> {
   return Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(': ')), l.slice(l.indexOf(': ') + 2)]));
 }
 
-test('a finished run prints where the model, the run, report.html and the TensorBoard folder are', () => {
-  const r = runCli([recipe('with-dev', true), '--backend', 'cpu']);
+for (const backend of TEST_BACKENDS) test(`a finished run prints where the model, the run, report.html and the TensorBoard folder are (${backend})`, () => {
+  const r = runCli([recipe(`with-dev-${backend}`, true), '--backend', backend]);
   assert.equal(r.code, 0, r.stderr);
   const s = summary(r.stdout);
-  const run = join(tmp, 'with-dev');
+  const run = join(tmp, `with-dev-${backend}`);
   assert.equal(s.run, run);
   assert.ok(s.model && existsSync(join(s.model, 'modules.json')), s.model);
   assert.equal(s.report, join(run, 'report.html'));

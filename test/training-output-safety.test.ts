@@ -13,6 +13,10 @@
  * Mounts (a read-only folder as root, a mount point, a small tmpfs for a real ENOSPC) need
  * root; where mounting is not allowed those cases use chmod or injected faults, or are skipped
  * with the reason.
+ *
+ * One backend (cpu), not each of test/helpers/backends.ts: these are checks of folders and
+ * writes, made before training or by code every engine shares (the run folder, checkpoint and
+ * model saves); the engines' own runs, checkpoints and resumes are in training-resume.test.ts.
  */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';

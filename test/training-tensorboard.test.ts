@@ -2,19 +2,20 @@
  * TensorBoard event files: masked CRC-32C against published vectors, TFRecord framing and the
  * Event protobuf against files TensorFlow itself wrote (test/fixtures/tensorboard, made by
  * benchmarks/peers/tensorboard_event_fixtures.py), a torn or corrupt tail, resume truncation,
- * and a tiny training run whose event files hold what metrics.jsonl holds.
+ * and a tiny training run whose event files hold what metrics.jsonl holds (on each backend of
+ * test/helpers/backends.ts).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { initBackend } from '../src/backend/index.js';
 import { parseRecipe } from '../src/recipe/index.js';
 import { train } from '../src/training/index.js';
 import { crc32c, frameRecord, maskedCrc32c, parseRecords } from '../src/training/tfrecord.js';
 import { decodeEvent, encodeEvent, eventFiles, FILE_VERSION, readEventFile, SESSION_START, TensorBoardWriter, type TfEvent } from '../src/training/tensorboard.js';
 import { ROOT } from './helpers/cli.js';
+import { TEST_BACKENDS, useBackend } from './helpers/backends.js';
 
 const FIX = join(ROOT, 'test', 'fixtures', 'tensorboard');
 const tmp = mkdtempSync(join(tmpdir(), 'sbert-tb-'));
@@ -128,25 +129,26 @@ test('the writer: a new file per start, file_version first; a resume cuts later 
   assert.equal(eventFiles(dir).length, 1, 'a run starting over from step 0 removes the earlier files');
 });
 
-test('a training run writes loss, lr, grad_norm and every evaluation metric (step-0 baseline included) as metrics.jsonl has them', async () => {
-  await initBackend('cpu', { quiet: true });
+for (const backend of TEST_BACKENDS) test(`a training run writes loss, lr, grad_norm and every evaluation metric (step-0 baseline included) as metrics.jsonl has them (${backend})`, async () => {
+  const engine = await useBackend(backend);
+  const run = join(tmp, `run-${backend}`);
   const recipe = parseRecipe(
     {
       model: { base: 'builtin:tiny', max_seq_length: 16 },
       data: { train: 'pairs.csv', dev: 'pairs.csv', score_scale: [0, 5] },
       training: { batch_size: 4, epochs: 2, max_steps: 4, log_every: 1, checkpoint_every: null },
       evaluation: { every_steps: 2 },
-      output: { dir: join(tmp, 'run') },
+      output: { dir: run },
     },
     { baseDir: join(ROOT, 'test', 'fixtures', 'recipes') },
   );
-  await train(recipe, { log: () => {}, progress: false, skipSave: true });
-  const files = readdirSync(join(tmp, 'run', 'tensorboard'));
+  await train(recipe, { log: () => {}, progress: false, skipSave: true, ...engine });
+  const files = readdirSync(join(run, 'tensorboard'));
   assert.equal(files.length, 1);
   assert.match(files[0], /^events\.out\.tfevents\.\d{10}\.[\w.-]+\.\d+\.0$/);
-  const { events, problem } = readEventFile(join(tmp, 'run', 'tensorboard', files[0]));
+  const { events, problem } = readEventFile(join(run, 'tensorboard', files[0]));
   assert.equal(problem, null);
-  const rows = readFileSync(join(tmp, 'run', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number | string>);
+  const rows = readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, number | string>);
   const scalars = events.flatMap((e) => (e.values ?? []).map((v) => `${e.step} ${v.tag} ${v.value}`));
   const fromRows = rows.flatMap((r) =>
     Object.entries(r)

@@ -1,17 +1,20 @@
-/** The trainer in-process on the built-in tiny model: the knobs of a recipe do what they say. */
+/**
+ * The trainer in-process on the built-in tiny model: the knobs of a recipe do what they say, on
+ * each backend of test/helpers/backends.ts with the training engine the CLI picks there (tfjs
+ * on wasm, the onnx engine on onnx).
+ */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import * as tf from '@tensorflow/tfjs-core';
-import { initBackend } from '../src/backend/index.js';
 import { parseRecipe, type Recipe } from '../src/recipe/index.js';
 import { train, type StepInfo } from '../src/training/index.js';
 import { loadEncoder } from '../src/models/index.js';
 import { ROOT } from './helpers/cli.js';
+import { agreeAcrossBackends, TEST_BACKENDS, useBackend } from './helpers/backends.js';
 
-await initBackend('cpu', { quiet: true });
 const FIX = join(ROOT, 'test', 'fixtures', 'recipes');
 const quiet = { log: () => {}, progress: false };
 
@@ -29,23 +32,26 @@ function mk(over: Record<string, unknown> = {}, training: Record<string, unknown
   );
 }
 
-test('the parity configuration runs and reports one loss per optimizer step (batch 16, cosine MSE, AdamW 1e-3 wd 0.01, constant, no clip, no shuffle)', async () => {
+for (const backend of TEST_BACKENDS) test(`the parity configuration runs and reports one loss per optimizer step (batch 16, cosine MSE, AdamW 1e-3 wd 0.01, constant, no clip, no shuffle) (${backend})`, async () => {
+  const engine = await useBackend(backend);
   const r = mk({ optimizer: { name: 'adamw', lr: 1e-3, weight_decay: 0.01 }, schedule: { name: 'constant' }, data: { train: 'pairs.csv', score_scale: [0, 5] } }, { batch_size: 16, shuffle: false, epochs: 3 });
   const steps: StepInfo[] = [];
   const before = tf.memory().numTensors;
-  const res = await train(r, { ...quiet, skipSave: true, onStep: (s) => steps.push(s) });
+  const res = await train(r, { ...quiet, ...engine, skipSave: true, onStep: (s) => steps.push(s) });
   assert.equal(tf.memory().numTensors, before, 'no tensors leaked by a whole run');
   assert.equal(steps.length, 3, '8 examples at batch 16 = 1 step per epoch');
   assert.deepEqual(steps.map((s) => s.lr), [1e-3, 1e-3, 1e-3]);
   assert.ok(steps.every((s) => Number.isFinite(s.loss) && s.loss > 0));
   assert.ok(steps[2].loss < steps[0].loss, `loss should fall on a repeated batch: ${steps.map((s) => s.loss)}`);
   assert.deepEqual(res.losses, steps.map((s) => s.loss));
+  agreeAcrossBackends('parity configuration losses', backend, res.losses, 1e-5);
 });
 
-test('gradient accumulation of 2 x batch 2 equals one batch of 4 (mean loss, mean gradient)', async () => {
+for (const backend of TEST_BACKENDS) test(`gradient accumulation of 2 x batch 2 equals one batch of 4 (mean loss, mean gradient) (${backend})`, async () => {
+  const engine = await useBackend(backend);
   const common = { optimizer: { lr: 1e-3 }, schedule: { name: 'constant' }, data: { train: 'pairs.csv', score_scale: [0, 5] } };
-  const a = await train(mk(common, { batch_size: 4, shuffle: false, max_steps: 2 }), { ...quiet, skipSave: true });
-  const b = await train(mk(common, { batch_size: 2, grad_accum_steps: 2, shuffle: false, max_steps: 2 }), { ...quiet, skipSave: true });
+  const a = await train(mk(common, { batch_size: 4, shuffle: false, max_steps: 2 }), { ...quiet, ...engine, skipSave: true });
+  const b = await train(mk(common, { batch_size: 2, grad_accum_steps: 2, shuffle: false, max_steps: 2 }), { ...quiet, ...engine, skipSave: true });
   assert.equal(a.steps, 2);
   assert.equal(b.steps, 2);
   // Step 2's loss is computed after one update, so it checks the accumulated gradient too.
@@ -53,9 +59,10 @@ test('gradient accumulation of 2 x batch 2 equals one batch of 4 (mean loss, mea
   assert.notEqual(a.losses[1], a.losses[0]);
 });
 
-test('frozen embeddings and layers keep their weights; the rest moves', async () => {
+for (const backend of TEST_BACKENDS) test(`frozen embeddings and layers keep their weights; the rest moves (${backend})`, async () => {
+  const engine = await useBackend(backend);
   const r = mk({}, { freeze: { embeddings: true, layers: 1 }, max_steps: 2 });
-  const res = await train(r, { ...quiet });
+  const res = await train(r, { ...quiet, ...engine });
   const start = await loadEncoder('builtin:tiny', { seed: r.training.seed });
   const tuned = await loadEncoder(res.modelDir!);
   const s = start.namedWeights();
@@ -72,11 +79,12 @@ test('frozen embeddings and layers keep their weights; the rest moves', async ()
   tuned.dispose();
 });
 
-test('early stopping stops after `patience` evaluations without improvement and the best model is the one saved', async () => {
+for (const backend of TEST_BACKENDS) test(`early stopping stops after \`patience\` evaluations without improvement and the best model is the one saved (${backend})`, async () => {
+  const engine = await useBackend(backend);
   // A huge learning rate wrecks the model after the first evaluation, so later ones never improve.
   const r = mk({ optimizer: { lr: 0.5 }, schedule: { name: 'constant' } }, { epochs: 20 }, { every_steps: 1, monitor: 'dev_loss', early_stopping: { patience: 2 } });
   const evals: { step: number; loss: number }[] = [];
-  const res = await train(r, { ...quiet, onEval: (e) => evals.push({ step: e.step, loss: e.metrics.dev_loss }) });
+  const res = await train(r, { ...quiet, ...engine, onEval: (e) => evals.push({ step: e.step, loss: e.metrics.dev_loss }) });
   assert.ok(res.stoppedEarly, 'stopped early');
   assert.ok(res.steps < 40, `stopped at ${res.steps} of 40 steps`);
   const best = evals.reduce((a, b) => (b.loss < a.loss ? b : a));
@@ -93,15 +101,18 @@ test('early stopping stops after `patience` evaluations without improvement and 
   for (const title of ['Training loss', 'Evaluation', 'dev: cosine vs gold']) assert.ok(html.includes(title), `report.html shows '${title}'`);
 });
 
+// One backend: the refusal comes from the run-folder check, before the model loads.
 test('an existing run folder is not overwritten without --resume or output.overwrite', async () => {
+  await useBackend(TEST_BACKENDS[0]);
   const r = mk({}, { max_steps: 1 });
   await train(r, { ...quiet, skipSave: true });
   await assert.rejects(train(r, { ...quiet, skipSave: true }), /already holds a run; continue it with --resume/);
 });
 
-test('weight decay leaves LayerNorm weights alone unless optimizer.decay_bias_and_norm', async () => {
+for (const backend of TEST_BACKENDS) test(`weight decay leaves LayerNorm weights alone unless optimizer.decay_bias_and_norm (${backend})`, async () => {
+  const engine = await useBackend(backend);
   const after = async (optimizer: Record<string, unknown>) => {
-    const res = await train(mk({ optimizer: { lr: 1e-2, ...optimizer }, schedule: { name: 'constant' } }, { max_steps: 1, shuffle: false }), { ...quiet });
+    const res = await train(mk({ optimizer: { lr: 1e-2, ...optimizer }, schedule: { name: 'constant' } }, { max_steps: 1, shuffle: false }), { ...quiet, ...engine });
     // One step: the update of each weight then depends on its own gradient and decay only.
     const enc = await loadEncoder(res.modelDir!);
     const w = enc.namedWeights();
