@@ -20,7 +20,7 @@ import { mineNegativesOptions, runMineNegatives, type MineArgs } from './mine-ne
 
 const ACTIONS = ['quickstart', 'esco-pairs', 'mine-negatives', 'check', 'augment'] as const;
 
-interface DataArgs extends Omit<MineArgs, 'out' | 'seed' | 'format'>, Omit<CheckAugmentArgs, 'out' | 'seed' | 'format' | 'force' | 'columns' | 'model'> {
+interface DataArgs extends Omit<MineArgs, 'out' | 'seed' | 'format'>, Omit<CheckAugmentArgs, 'out' | 'seed' | 'format' | 'force' | 'columns' | 'model' | 'backend'> {
   action: (typeof ACTIONS)[number];
   out?: string;
   occupations?: string;
