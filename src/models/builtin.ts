@@ -26,6 +26,8 @@ export interface BuiltinConfig {
 export const BUILTIN_MODELS: Record<string, BuiltinConfig> = {
   // Small enough to train in minutes on 2 CPU cores, big enough to learn job-title similarity.
   tiny: { hiddenSize: 128, numLayers: 2, numHeads: 4, intermediateSize: 512, maxPositions: 128, vocabSize: BYTE_VOCAB_SIZE, maxSeqLength: 64, pooling: ['mean'], normalize: false },
+  // tiny with 4 layers: a teacher that a 2-layer student can be cut from (task: distill demos and benchmarks).
+  'tiny-l4': { hiddenSize: 128, numLayers: 4, numHeads: 4, intermediateSize: 512, maxPositions: 128, vocabSize: BYTE_VOCAB_SIZE, maxSeqLength: 64, pooling: ['mean'], normalize: false },
   // The shape of all-MiniLM-L6-v2, for benchmarks (random weights, byte tokenizer).
   'minilm-l6-shape': { hiddenSize: 384, numLayers: 6, numHeads: 12, intermediateSize: 1536, maxPositions: 512, vocabSize: 30522, maxSeqLength: 128, pooling: ['mean'], normalize: true },
 };

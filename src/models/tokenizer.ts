@@ -109,6 +109,16 @@ export class Tokenizer {
     };
   }
 
+  /** What masked-language-model training needs: the [MASK] id, the special ids, and each id's token string. */
+  mlmVocabulary(): { maskId: number | null; specialIds: Set<number>; token: (id: number) => string } {
+    const hf = this.hf as unknown as { mask_token_id?: number; all_special_ids?: number[]; _tokenizer: { id_to_token(id: number): string | undefined } };
+    return {
+      maskId: typeof hf.mask_token_id === 'number' ? hf.mask_token_id : null,
+      specialIds: new Set(hf.all_special_ids ?? []),
+      token: (id) => hf._tokenizer.id_to_token(id) ?? '',
+    };
+  }
+
   encode(texts: string[], maxLength: number): TokenBatch {
     const rows = texts.map((t) => this.ids(t, maxLength));
     const T = Math.max(1, ...rows.map((r) => r.ids.length));
