@@ -28,6 +28,8 @@ import { addToIndex as addToIndexInternal, buildIndex as buildIndexInternal } fr
 import { indexEmbedding, indexedView, type IndexEmbeddingOptions } from './search/view.js';
 import type { Calibration } from './search/calibrate.js';
 import { HnswIndex, type Hit, type IndexParams, type Item } from './search/hnsw-index.js';
+import { loadClassifier as loadClassifierInternal, trainClassification as trainClassificationInternal, type Classifier, type ClassificationResult } from './training/classification.js';
+import { ConfigError } from './errors.js';
 
 // ---- errors: catch these; `instanceof UserError` means "a mistake in the input", not a bug ----
 export { UserError, ConfigError, DataError, ModelError, BackendError, TrainingAborted, IoError } from './errors.js';
@@ -161,6 +163,33 @@ export async function train(recipe: string | Recipe | RecipeInput, opts: TrainOp
   return { ...result, modelDir: result.modelDir ?? resolved.output.model_dir };
 }
 
+// ---- text classification (task: classification; recipes/README.md) and data checks ----
+export type { Classifier, ClassificationResult } from './training/classification.js';
+export { classificationMetrics, balancedClassWeights, CLASSIFICATION_METRICS, type ClassificationMetrics } from './evaluation/classification-metrics.js';
+export { checkFiles, checkSummary, type CheckReport, type CheckOptions } from './data/check.js';
+export { augmentFile, augmentText, readSynonyms, AUGMENT_OPS, type AugmentOptions, type AugmentOp } from './data/augment.js';
+
+/**
+ * Train a classifier from a recipe with `task: classification` (a head on the sentence
+ * embedding; SetFit with `classification.setfit`), as the CLI does; same inputs as {@link train}.
+ */
+export async function trainClassifier(recipe: string | Recipe | RecipeInput, opts: TrainOptions = {}): Promise<ClassificationResult> {
+  const { baseDir, ...rest } = opts;
+  const resolved =
+    typeof recipe === 'string'
+      ? loadRecipe(recipe)
+      : parseRecipe(recipe, { baseDir: baseDir === undefined ? process.cwd() : isAbsolute(baseDir) ? baseDir : resolve(baseDir) });
+  if (resolved.task !== 'classification') throw new ConfigError(`trainClassifier: the recipe's task is '${resolved.task}'; set task: classification (or use train())`);
+  await ensureBackend();
+  return trainClassificationInternal(resolved, { onStep: rest.onStep, onEval: rest.onEval, signal: rest.signal, progress: rest.progress, log: rest.log, ...chooseEngine(rest.engine, rest.threads) });
+}
+
+/** Load a classifier saved by a classification run: `predict(texts)` gives labels, `predictProba(texts)` class probabilities. */
+export async function loadClassifier(dir: string): Promise<Classifier> {
+  await ensureBackend();
+  return loadClassifierInternal(dir);
+}
+
 // ---- losses ----
 export type { Loss, LabelRange } from './losses/index.js';
 export { createLoss, LOSS_NAMES } from './losses/index.js';
@@ -171,9 +200,12 @@ export { createOnlineContrastiveLoss } from './losses/online-contrastive.js';
 export { createMultipleNegativesRankingLoss } from './losses/multiple-negatives-ranking.js';
 export { createCoSENTLoss } from './losses/cosent.js';
 export { createTripletLoss } from './losses/triplet.js';
+export { createMatryoshkaLoss, type MatryoshkaOptions } from './losses/matryoshka.js';
+/** Matryoshka truncation as `encode({ dim })` does it: the first `dim` values of each row, L2-normalised again. */
+export { truncateRows } from './models/prompts.js';
 
 // ---- evaluation ----
-export { evaluateSts, evaluateBinary, evaluateRetrieval, writeReport, DEFAULT_KS } from './evaluation/index.js';
+export { evaluateSts, evaluateBinary, evaluateRetrieval, writeReport, DEFAULT_KS, perDimMetrics } from './evaluation/index.js';
 export type { EvaluationResult, StsEvaluation, StsOptions, RetrievalData, RetrievalKs, ReportData, ReportPaths, ModelResults, ScatterData, TrainingHistory } from './evaluation/index.js';
 export { pearson, spearman, averagePrecision, ndcg, dcg, reciprocalRank, precisionAtK, recallAtK, mrrAtK, ndcgAtK, mapAtK } from './evaluation/metrics.js';
 export { readStsPairs, readLabelledPairs, type StsPair, type LabelledPair, type ColumnMapping } from './data/sts.js';

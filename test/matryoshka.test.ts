@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError, UserError } from '../src/errors.js';
 import { runEncode } from '../src/cli/encode.js';
+import { cachedVariableGrads } from '../src/training/cached-step.js';
 import { initBackend } from '../src/backend/index.js';
 import { createLoss, createMatryoshkaLoss } from '../src/losses/index.js';
 import { truncateRows } from '../src/models/prompts.js';
@@ -133,6 +134,31 @@ test('the Matryoshka loss differentiates (the gradient w.r.t. the embeddings the
   assert.throws(() => wide.lossFromEmbeddings([u, v], lab), (e) => e instanceof ConfigError && /8 is more than the embedding size 4/.test(e.message));
   assert.throws(() => createMatryoshkaLoss(createLoss('cosine_mse'), { dims: [4, 2], weights: [1] }), ConfigError);
   tf.dispose([u, v, lab, ...g]);
+});
+
+test('with training.mini_batch_size (GradCache) the Matryoshka loss gives the gradients of the whole batch', async () => {
+  const enc = await loadEncoder('builtin:tiny', { seed: 5 });
+  const loss = createMatryoshkaLoss(createLoss('multiple_negatives_ranking'), { dims: [128, 32], weights: [1, 2] });
+  const words = ['nurse', 'welder', 'baker', 'pilot', 'judge', 'tailor', 'miner', 'clerk'];
+  const batch = words.map((w, i) => ({ texts: [`a ${w} at work`, `the ${w}${i % 2 ? ' on a long shift today' : ''}`] }));
+  const vars = enc.trainableVariables();
+  const plain = tf.variableGrads(() => loss.lossFromEmbeddings([0, 1].map((c) => enc.forward(enc.tokenize(batch.map((e) => e.texts[c])))), null), vars);
+  const cached = await cachedVariableGrads(enc, loss, batch, vars, 4);
+  assert.ok(Math.abs(plain.value.dataSync()[0] - cached.value.dataSync()[0]) < 1e-5);
+  // Over all weights at once: a gradient that is zero in exact arithmetic (the attention key bias) is rounding noise on both sides.
+  let diff = 0;
+  let scale = 0;
+  for (const [k, g] of Object.entries(plain.grads)) {
+    const a = g.dataSync();
+    const b = cached.grads[k].dataSync();
+    for (let i = 0; i < a.length; i++) {
+      diff = Math.max(diff, Math.abs(a[i] - b[i]));
+      scale = Math.max(scale, Math.abs(a[i]));
+    }
+  }
+  assert.ok(scale > 0 && diff / scale < 1e-4, `largest gradient difference ${diff} of ${scale}`);
+  tf.dispose([plain.value, cached.value, ...Object.values(plain.grads), ...Object.values(cached.grads)]);
+  enc.dispose();
 });
 
 test('truncation keeps the first d values, re-normalised to unit length', () => {

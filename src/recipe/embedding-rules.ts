@@ -20,7 +20,8 @@ export function checkMatryoshkaAndPrompts(r: Recipe, problems: string[]): void {
   const d = r.model.default_prompt_name;
   if (d !== null && !Object.hasOwn(prompts, d)) problems.push(`model.default_prompt_name: '${d}' is not a name in model.prompts (${known})`);
   const t = r.training.prompts;
-  if (t !== null) {
+  if (t !== null && r.task !== 'embedding') problems.push(`training.prompts: only the embedding task prepends prompts to its text columns, not task '${r.task}'`);
+  else if (t !== null) {
     if (t.length !== r.data.columns.texts.length) {
       problems.push(`training.prompts: ${t.length} prompt(s) for ${r.data.columns.texts.length} text column(s) (data.columns.texts); give one name (or null) per column`);
     }
