@@ -99,6 +99,7 @@ export function checkClassificationRules(r: Recipe, problems: string[]): void {
   if (nTexts !== 1) problems.push(`data.columns.texts: task classification reads one text column, the mapping gives ${nTexts} (e.g. texts: [text])`);
   if (r.data.columns.label === null) problems.push('data.columns.label: task classification needs a label column (the class of each text)');
   if (r.data.score_scale !== null) problems.push('data.score_scale: labels of task classification are classes, not scores; remove score_scale');
+  if (r.training.grad_accum_steps !== 1) problems.push(`training.grad_accum_steps: task classification updates after every batch; leave it at 1, got ${r.training.grad_accum_steps}`);
   if (c.head === 'logistic' && c.frozen === false) problems.push('classification.frozen: the logistic head is fitted on frozen embeddings; use head: softmax to train the encoder with the head');
   if (c.head !== 'logistic' && c.logistic_c !== 1) problems.push(`classification.logistic_c: only read by head: logistic, not head: ${c.head}`);
   if (c.labels !== null && c.class_weights !== null && typeof c.class_weights === 'object') {
