@@ -13,8 +13,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { balancedClassWeights, classificationMetrics } from '../src/evaluation/classification-metrics.js';
 import { parseRecipe, type Recipe } from '../src/recipe/index.js';
 import { ConfigError, DataError } from '../src/errors.js';
-import { weightedCrossEntropy } from '../src/training/classification-head.js';
-import { loadClassifier, setfitPairs, trainClassification } from '../src/training/classification.js';
+import { ClassifierHead, weightedCrossEntropy } from '../src/training/classification-head.js';
+import { fitLogistic, loadClassifier, setfitPairs, trainClassification } from '../src/training/classification.js';
 import { loadEncoder } from '../src/models/index.js';
 import { JOB_FAMILIES } from '../src/data/quickstart.js';
 import { ROOT, runCli } from './helpers/cli.js';
@@ -188,4 +188,20 @@ test('setfit: a contrastive phase on sampled pairs, then the head', async () => 
   const base = await loadEncoder('builtin:tiny', { seed: 3 });
   assert.notEqual(await tuned.weightsHash(), await base.weightsHash(), 'the contrastive phase trained the encoder');
   assert.ok(r.dev!.accuracy > 0.6, `setfit accuracy ${r.dev!.accuracy}`);
+});
+
+test('the logistic head fits the objective of scikit-learn LogisticRegression (plain and class_weight=balanced)', async (t) => {
+  const lg = (JSON.parse(readFileSync(join(ROOT, 'test', 'fixtures', 'classification-metrics.json'), 'utf8')) as { logistic: { x: number[][]; y: number[]; c: number; plain: { proba: number[][] }; balanced: { proba: number[][] } } }).logistic;
+  await useBackend('wasm');
+  const emb = lg.x.map((r) => Float32Array.from(r));
+  for (const [name, weights] of [['plain', null], ['balanced', balancedClassWeights(lg.y, 3)]] as const) {
+    const head = new ClassifierHead({ labels: ['0', '1', '2'], head: 'logistic', in_features: 5, out_features: 3 });
+    await fitLogistic(head, emb, lg.y, weights, lg.c);
+    const p = await head.predictProba(emb);
+    let worst = 0;
+    p.forEach((row, i) => row.forEach((v, k) => (worst = Math.max(worst, Math.abs(v - lg[name].proba[i][k])))));
+    head.dispose();
+    assert.ok(worst < 2e-4, `${name}: probabilities differ from scikit-learn by up to ${worst}`);
+    t.diagnostic(`${name}: max abs difference to scikit-learn's predict_proba ${worst.toExponential(2)}`);
+  }
 });

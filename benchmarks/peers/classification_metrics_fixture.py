@@ -10,6 +10,10 @@ Cases:
   weights       compute_class_weight('balanced') of an imbalanced label list, and the weighted
                 cross-entropy (log_loss with sample_weight = class weight of the true class)
                 of fixed logits, as torch CrossEntropyLoss(weight=...) with mean reduction
+  logistic      LogisticRegression(C=0.5, multinomial, lbfgs) fitted on fixed 5-d points of 3
+                classes, with and without class_weight='balanced': its predict_proba on the
+                points, which the logistic head (src/training/classification.ts fitLogistic)
+                must reproduce (the same convex objective)
 
 Usage:  /usr/bin/python3 benchmarks/peers/classification_metrics_fixture.py [OUT.json]
 Needs:  Debian python3-sklearn (apt-get install -y python3-sklearn)
@@ -21,6 +25,7 @@ import numpy as np
 import sklearn
 from sklearn.metrics import (accuracy_score, confusion_matrix, log_loss,
                              precision_recall_fscore_support)
+from sklearn.linear_model import LogisticRegression
 from sklearn.utils.class_weight import compute_class_weight
 
 
@@ -55,6 +60,14 @@ def main():
     probs = np.exp(logits - logits.max(axis=1, keepdims=True))
     probs /= probs.sum(axis=1, keepdims=True)
     sample_w = weights[np.array(w_labels)]
+    X = rng.normal(size=(36, 5)).round(3)
+    yl = np.array([0] * 18 + [1] * 12 + [2] * 6)
+    X[yl == 1, 0] += 1.5
+    X[yl == 2, 1] += 1.5
+    logistic = {"x": X.tolist(), "y": yl.tolist(), "c": 0.5}
+    for name, cw in (("plain", None), ("balanced", "balanced")):
+        lr = LogisticRegression(C=0.5, class_weight=cw, multi_class="multinomial", solver="lbfgs", tol=1e-12, max_iter=10000).fit(X, yl)
+        logistic[name] = {"proba": lr.predict_proba(X).tolist(), "coef": lr.coef_.tolist(), "intercept": lr.intercept_.tolist()}
     fixture = {
         "generator": f"benchmarks/peers/classification_metrics_fixture.py, scikit-learn {sklearn.__version__}",
         "multiclass": {"num_classes": k, "y_true": y_true, "y_pred": y_pred, "expected": metrics(y_true, y_pred, k)},
@@ -66,6 +79,7 @@ def main():
             "weighted_cross_entropy": float(log_loss(w_labels, probs, sample_weight=sample_w, labels=[0, 1, 2])),
             "cross_entropy": float(log_loss(w_labels, probs, labels=[0, 1, 2])),
         },
+        "logistic": logistic,
     }
     with open(out_path, "w") as f:
         json.dump(fixture, f, indent=1)
