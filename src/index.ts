@@ -78,7 +78,7 @@ export async function loadEncoder(spec: string, opts: LoadOptions = {}): Promise
 }
 
 // ---- recipes and training ----
-export type { Recipe, LossName } from './recipe/index.js';
+export type { Recipe, LossName, TrainDataset, EvaluatorConfig } from './recipe/index.js';
 export { loadRecipe, parseRecipe, RECIPE_SCHEMA } from './recipe/index.js';
 export type { StepInfo, EvalInfo };
 
@@ -168,6 +168,8 @@ export type { Classifier, ClassificationResult } from './training/classification
 export { classificationMetrics, balancedClassWeights, CLASSIFICATION_METRICS, type ClassificationMetrics } from './evaluation/classification-metrics.js';
 export { checkFiles, checkSummary, type CheckReport, type CheckOptions } from './data/check.js';
 export { augmentFile, augmentText, readSynonyms, AUGMENT_OPS, type AugmentOptions, type AugmentOp } from './data/augment.js';
+// hard-negative mining (`sbert-train data mine-negatives`): mineHardNegatives(pairs, encoderEmbed(encoder), { margin: 0 })
+export { mineHardNegatives, encoderEmbed, minedRows, type AnchorPositive, type MineOptions, type MineResult, type MinedPair, type EmbedFn } from './data/hard-negatives.js';
 
 /**
  * Train a classifier from a recipe with `task: classification` (a head on the sentence
@@ -206,6 +208,7 @@ export { truncateRows } from './models/prompts.js';
 
 // ---- evaluation ----
 export { evaluateSts, evaluateBinary, evaluateRetrieval, writeReport, DEFAULT_KS, perDimMetrics } from './evaluation/index.js';
+export { evaluateTriplets, tripletMetrics, evaluateParaphraseMining, minePairs, paraphraseMiningMetrics, fileEvaluator, type Triplet, type ParaphraseData, type MinedPair, type FileEvaluator, type FileEvaluatorSpec } from './evaluation/index.js';
 export type { EvaluationResult, StsEvaluation, StsOptions, RetrievalData, RetrievalKs, ReportData, ReportPaths, ModelResults, ScatterData, TrainingHistory } from './evaluation/index.js';
 export { pearson, spearman, averagePrecision, ndcg, dcg, reciprocalRank, precisionAtK, recallAtK, mrrAtK, ndcgAtK, mapAtK } from './evaluation/metrics.js';
 export { readStsPairs, readLabelledPairs, type StsPair, type LabelledPair, type ColumnMapping } from './data/sts.js';

@@ -180,3 +180,13 @@ test('recipe errors of a data.train list: one line per problem with its path', (
   assert.match(bad([]), /data\.train: must list at least 1 item/);
   assert.match(bad([{ file: STS }], { training: { multi_dataset_sampler: 'roundrobin' } }), /training\.multi_dataset_sampler: must be one of proportional, round_robin.*did you mean 'round_robin'/);
 });
+
+test('the model card and metrics name each dataset', async () => {
+  const engine = await useBackend(TEST_BACKENDS[0]);
+  const r = mk({ max_steps: 2 });
+  const res = await train(r, { ...quiet, ...engine });
+  const card = readFileSync(join(res.modelDir!, 'README.md'), 'utf8');
+  assert.match(card, /\| train: sts \(loss `cosine_mse`\) \| `sts\.csv` \| 12 \|/);
+  assert.match(card, /\| train: qa \(loss `multiple_negatives_ranking`\) \| `qa\.csv` \| 20 \|/);
+  assert.match(card, /multi_dataset_sampler: proportional/);
+});

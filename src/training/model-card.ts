@@ -11,7 +11,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import type { Recipe } from '../recipe/index.js';
+import { isMultiDataset, type Recipe } from '../recipe/index.js';
 import type { DataFingerprints, Example } from './data.js';
 import { perDimMarkdown } from '../evaluation/per-dim.js';
 
@@ -166,7 +166,7 @@ export function modelCard(c: CardInput): string {
   }
   o.push('- **Similarity function:** cosine similarity');
   o.push(`- **Pipeline:** Transformer → Pooling (${c.model.pooling.join(' + ')})${c.model.dense ? ` → Dense ×${c.model.dense}` : ''}${c.model.normalize ? ' → Normalize' : ''}`);
-  const files = (['train', 'dev', 'test'] as const).filter((k) => c.data.fingerprints[k]).map((k) => `${k} \`${baseName(c.data.fingerprints[k]!.file)}\``);
+  const files = Object.entries(c.data.fingerprints).map(([k, fp]) => `${k} \`${baseName(fp!.file)}\``); // train[<name>] per dataset of a list
   o.push(`- **Training data:** ${files.join(', ')}`);
   o.push('');
 
@@ -217,7 +217,7 @@ export function modelCard(c: CardInput): string {
 
   o.push('## Training Details', '', '### Training Data', '');
   const sets: Array<[string, Example[] | null, string | undefined]> = [
-    ['train', c.data.train, c.data.fingerprints.train?.file],
+    ['train', isMultiDataset(r) ? null : c.data.train, c.data.fingerprints.train?.file], // a list: one row per dataset, below
     ['dev', c.data.dev, c.data.fingerprints.dev?.file ?? (r.data.validation_split > 0 ? `${r.data.validation_split} of ${baseName(r.data.train as string)}, held out (seed ${r.training.seed})` : undefined)],
     ['test', c.data.test, c.data.fingerprints.test?.file],
   ];
@@ -226,6 +226,13 @@ export function modelCard(c: CardInput): string {
     if (!set) continue;
     const fp = c.data.fingerprints[name as 'train'];
     o.push(`| ${name} | \`${cell(baseName(file ?? ''))}\` | ${set.length} | ${fp && fp.rows === set.length ? `\`${fp.sha256.slice(0, 16)}…\`` : '–'} |`);
+  }
+  if (isMultiDataset(r)) {
+    for (const d of r.data.train) {
+      const fp = c.data.fingerprints[`train[${d.name}]`];
+      if (fp) o.push(`| train: ${cell(d.name)} (loss \`${d.loss.name}\`) | \`${cell(baseName(d.file))}\` | ${fp.rows} | \`${fp.sha256.slice(0, 16)}…\` |`);
+    }
+    o.push('', `Batches come from one dataset at a time (\`training.multi_dataset_sampler: ${r.training.multi_dataset_sampler}\`), each trained with its dataset's loss.`);
   }
   o.push('');
   const cols = columnsOf(r, c.data.train[0]);
