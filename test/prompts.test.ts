@@ -93,6 +93,9 @@ test('prompts round-trip through config_sentence_transformers.json; include_prom
   const noPrompt = await loadEncoder(dir);
   await assert.rejects(noPrompt.encode(['x']), (e) => e instanceof ModelError && /include_prompt: false/.test(e.message));
   assert.equal((await noPrompt.encode(['x'], { prompt: '' })).length, 1, 'without a prompt it encodes');
+  const resaved = join(tmp, 'resaved');
+  await (noPrompt as SentenceEncoder).save(resaved);
+  assert.equal(JSON.parse(readFileSync(join(resaved, '1_Pooling', 'config.json'), 'utf8')).include_prompt, false, 'kept when saved again');
   noPrompt.dispose();
 });
 

@@ -69,10 +69,11 @@ export function poolingModesFromConfig(raw: Record<string, unknown>, file: strin
   return modes;
 }
 
-export function poolingConfig(modes: PoolingMode[], dim: number): Record<string, unknown> {
+/** `includePrompt`: false only when the model was loaded so (kept, so a saved model pools as it did in sentence-transformers). */
+export function poolingConfig(modes: PoolingMode[], dim: number, includePrompt = true): Record<string, unknown> {
   const cfg: Record<string, unknown> = { word_embedding_dimension: dim };
   for (const m of POOLING_MODES) cfg[CONFIG_KEYS[m]] = modes.includes(m);
-  cfg.include_prompt = true;
+  cfg.include_prompt = includePrompt;
   // The flags say which modes, not their order: a list in another order (read from a
   // sentence-transformers 6 config) is written as that list too, so it loads back the same.
   const canonical = POOLING_MODES.filter((m) => modes.includes(m));

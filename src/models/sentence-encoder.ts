@@ -243,7 +243,7 @@ export class SentenceEncoder implements Encoder {
     });
     let idx = 1;
     const poolDir = `${idx}_Pooling`;
-    json(`${poolDir}/config.json`, poolingConfig(this.parts.pooling, this.config.hiddenSize));
+    json(`${poolDir}/config.json`, poolingConfig(this.parts.pooling, this.config.hiddenSize, this.parts.includePrompt !== false));
     modules.push({ idx, name: String(idx), path: poolDir, type: 'sentence_transformers.models.Pooling' });
     for (const [i, d] of this.parts.dense.entries()) {
       idx++;
