@@ -23,7 +23,7 @@
  * loss = log(1 + exp(20*0.2 - 20*0.5)) = log(1 + e^-6) ≈ 0.002476.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { pairwiseCosine } from '../similarity/index.js';
+import { pairwiseCosine, type PairSimilarity } from '../similarity/index.js';
 import { defineLoss, resolveParams, type Loss, type LossParamSpec } from './types.js';
 
 export const COSENT_PARAMS: LossParamSpec = {
@@ -34,11 +34,16 @@ export const COSENT_PARAMS: LossParamSpec = {
 const EXCLUDED = -1e12;
 
 export function createCoSENTLoss(params: Record<string, unknown> = {}): Loss {
-  const p = resolveParams('cosent', COSENT_PARAMS, params);
+  return createPairRankingLoss('cosent', pairwiseCosine, params);
+}
+
+/** The CoSENT ranking loss over any pairwise similarity: cosine here, the complex angle in AnglE (angle.ts). */
+export function createPairRankingLoss(name: string, similarity: PairSimilarity, params: Record<string, unknown> = {}): Loss {
+  const p = resolveParams(name, COSENT_PARAMS, params);
   const scale = p.scale as number;
-  return defineLoss({ name: 'cosent', columns: 2, maxColumns: 2, needsLabel: true, labelRange: null, minBatch: 1, params: p }, (embeddings, labels) => {
+  return defineLoss({ name, columns: 2, maxColumns: 2, needsLabel: true, labelRange: null, minBatch: 1, params: p }, (embeddings, labels) => {
     const n = embeddings[0].shape[0];
-    const s = tf.mul(pairwiseCosine(embeddings[0], embeddings[1]), scale); // [n]
+    const s = tf.mul(similarity(embeddings[0], embeddings[1]), scale); // [n]
     const diff = tf.sub(tf.reshape(s, [n, 1]), tf.reshape(s, [1, n])); // [n, n]: s_i - s_j
     const y = tf.cast(labels!, 'float32');
     const ordered = tf.cast(tf.less(tf.reshape(y, [n, 1]), tf.reshape(y, [1, n])), 'float32'); // [n, n]: y_i < y_j

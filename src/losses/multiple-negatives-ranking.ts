@@ -38,14 +38,22 @@ export function createMultipleNegativesRankingLoss(params: Record<string, unknow
   const p = resolveParams('multiple_negatives_ranking', MNRL_PARAMS, params);
   const scale = p.scale as number;
   return defineLoss({ name: 'multiple_negatives_ranking', columns: 2, maxColumns: 3, needsLabel: false, labelRange: null, minBatch: 2, params: p }, (embeddings) => {
-    const anchors = embeddings[0]; // [n, dim]
-    const n = anchors.shape[0];
     const candidates = embeddings.length > 2 ? tf.concat(embeddings.slice(1), 0) : embeddings[1]; // [n*k, dim]
     // The trainer never sends such a batch (minBatch); reaching here is a bug, named as one rather than a oneHot error.
     if (candidates.shape[0] < 2) throw new Error('loss multiple_negatives_ranking: a batch of one example without a hard negative has no negative to rank against');
-    const scores = tf.mul(cosineMatrix(anchors, candidates), scale); // [n, n*k]
-    const target = tf.oneHot(tf.range(0, n, 1, 'int32'), candidates.shape[0]); // [n, n*k]
-    const positive = tf.sum(tf.mul(scores, target), 1); // [n]
-    return tf.mean(tf.sub(tf.logSumExp(scores, 1), positive)) as tf.Scalar;
+    return rankingCrossEntropy(embeddings[0], candidates, scale);
   });
+}
+
+/**
+ * Mean cross-entropy of picking candidate i for query i among all candidates, on scaled
+ * cosine scores: queries [n, dim], candidates [m >= n, dim]. Also the symmetric variant's two
+ * directions (multiple-negatives-symmetric-ranking.ts).
+ */
+export function rankingCrossEntropy(queries: tf.Tensor2D, candidates: tf.Tensor2D, scale: number): tf.Scalar {
+  const n = queries.shape[0];
+  const scores = tf.mul(cosineMatrix(queries, candidates), scale); // [n, m]
+  const target = tf.oneHot(tf.range(0, n, 1, 'int32'), candidates.shape[0]); // [n, m]
+  const positive = tf.sum(tf.mul(scores, target), 1); // [n]
+  return tf.mean(tf.sub(tf.logSumExp(scores, 1), positive)) as tf.Scalar;
 }

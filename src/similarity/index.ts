@@ -35,6 +35,30 @@ export type PairSimilarity = (a: tf.Tensor2D, b: tf.Tensor2D) => tf.Tensor1D;
 export const pairwiseAngular: PairSimilarity = (a, b) =>
   tf.tidy(() => angularFromCosine(pairwiseCosine(a, b)) as tf.Tensor1D);
 
+/**
+ * AnglE's normalised angle similarity (sentence-transformers `util.pairwise_angle_sim`): each
+ * embedding is split in halves read as complex numbers, x = a + ib and y = c + id, divided
+ * element-wise with y's whole squared norm, and the real and imaginary parts summed:
+ *
+ *     re = (a*c + b*d) / |y|^2,  im = (b*c - a*d) / |y|^2,  both divided by |x| / |y|
+ *     sim = | Σ re + Σ im | = | Σ_k (a_k c_k + b_k d_k + b_k c_k - a_k d_k) | / (|x| |y|)
+ *
+ * An odd width gets a zero appended first. [n, d] x [n, d] -> [n].
+ * Reference: Li & Li 2024, https://aclanthology.org/2024.acl-long.101/.
+ */
+export const pairwiseAngle: PairSimilarity = (x, y) =>
+  tf.tidy(() => {
+    const even = (t: tf.Tensor2D) => (t.shape[1] % 2 === 0 ? t : tf.pad(t, [[0, 0], [0, 1]]));
+    const [a, b] = tf.split(even(x), 2, 1); // [n, d/2] each
+    const [c, d] = tf.split(even(y), 2, 1);
+    const yy = tf.sum(tf.add(tf.square(c), tf.square(d)), 1, true); // [n, 1]: |y|^2
+    const xNorm = tf.sqrt(tf.sum(tf.add(tf.square(a), tf.square(b)), 1, true)); // [n, 1]
+    const ratio = tf.div(xNorm, tf.sqrt(yy)); // |x| / |y|
+    const re = tf.div(tf.div(tf.add(tf.mul(a, c), tf.mul(b, d)), yy), ratio); // [n, d/2]
+    const im = tf.div(tf.div(tf.sub(tf.mul(b, c), tf.mul(a, d)), yy), ratio);
+    return tf.abs(tf.sum(tf.concat([re, im], 1), 1)) as tf.Tensor1D;
+  });
+
 // ---- plain numbers ----
 
 export function dot(a: ArrayLike<number>, b: ArrayLike<number>): number {

@@ -162,6 +162,7 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
   /** The training datasets: batches come from one at a time, each trained with its own loss. */
   const sets = trainSetsOf(data, loss);
   const { stepsPerEpoch, totalSteps } = countSteps(recipe, data.train, sets);
+  if (sets.length > 1) log(`datasets: ${sets.map((t) => `${t.name} (${t.end - t.start} rows, ${t.loss.name})`).join(', ')}; ${recipe.training.multi_dataset_sampler} sampling, ${stepsPerEpoch} steps per epoch`);
   const warmup = recipe.schedule.warmup_ratio !== null ? warmupFromRatio(recipe.schedule.warmup_ratio, totalSteps) : recipe.schedule.warmup_steps;
   const schedule = makeSchedule(recipe.schedule.name, recipe.optimizer.lr, warmup, totalSteps);
 
