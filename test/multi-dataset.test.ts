@@ -189,4 +189,5 @@ test('the model card and metrics name each dataset', async () => {
   assert.match(card, /\| train: sts \(loss `cosine_mse`\) \| `sts\.csv` \| 12 \|/);
   assert.match(card, /\| train: qa \(loss `multiple_negatives_ranking`\) \| `qa\.csv` \| 20 \|/);
   assert.match(card, /multi_dataset_sampler: proportional/);
+  assert.match(readFileSync(join(r.output.dir, 'report.json'), 'utf8'), /sts \(cosine_mse; loss\/sts in metrics\.jsonl\), qa \(multiple_negatives_ranking; loss\/qa in metrics\.jsonl\)/);
 });

@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { writeReport, type ModelResults, type ScatterData, type TrainingHistory } from '../evaluation/report.js';
 import type { EvaluationResult } from '../evaluation/types.js';
 import { perDimSection } from '../evaluation/per-dim.js';
-import type { Recipe } from '../recipe/index.js';
+import { isMultiDataset, type Recipe } from '../recipe/index.js';
 
 export interface RunReportState {
   step: number;
@@ -80,6 +80,7 @@ export async function writeRunReport(recipe: Recipe, metricsFile: string, state:
     meta: {
       model: recipe.model.base,
       loss: recipe.loss.name,
+      ...(isMultiDataset(recipe) ? { datasets: recipe.data.train.map((d) => `${d.name} (${d.loss.name}; loss/${d.name} in metrics.jsonl)`).join(', '), sampler: recipe.training.multi_dataset_sampler } : {}),
       status: final ? 'finished' : `training (step ${state.step} of ${state.totalSteps}; this report is rewritten at every evaluation)`,
       steps: state.step,
       best_step: state.best?.step ?? 'n/a',
