@@ -34,7 +34,8 @@ import { writeReport, type ModelResults } from '../evaluation/report.js';
 import { heatmapSpec } from '../viz/heatmap.js';
 import { escapeHtml, renderSvg } from '../viz/render.js';
 import { recipeToYaml, type Recipe } from '../recipe/index.js';
-import { setfitSettings } from '../recipe/classification.js';
+import { CLASSIFICATION_SCHEMA, setfitSettings } from '../recipe/classification.js';
+import { validateValue } from '../recipe/validate.js';
 import { appendFileNamed, writeFileAtomic } from '../util/fs.js';
 import { progressBar, type Progress } from '../util/progress.js';
 import { AdamOptimizer, decaysByDefault } from './optimizer.js';
@@ -158,6 +159,8 @@ async function setfitPhase(recipe: Recipe, data: ClassificationData, opts: Train
   sub.training = { ...recipe.training, epochs: sf.epochs, max_steps: null, no_duplicates: false, mini_batch_size: null };
   sub.evaluation = { ...recipe.evaluation, every_steps: null, monitor: 'dev_loss', mode: 'min', early_stopping: { patience: null, min_delta: 0 } };
   sub.output = { ...recipe.output, dir, model_dir: join(dir, 'model'), overwrite: false };
+  // An embedding recipe holds the classification defaults (its recipe.yaml then validates as written).
+  sub.classification = validateValue({}, CLASSIFICATION_SCHEMA, 'classification', []) as Recipe['classification'];
   writeCsvAtomic(pairsFile, ['sentence1', 'sentence2', 'score'], pairs);
   log(`setfit: ${pairs.length} pairs (${sf.iterations} iterations x ${data.train.texts.length} texts x positive + negative), loss ${sf.loss}, ${sf.epochs} epoch(s)`);
   const r = await train(sub, { ...opts, resume: false, log });
