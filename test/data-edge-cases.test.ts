@@ -122,6 +122,8 @@ describe('labels must fit the loss', () => {
       multiple_negatives_ranking: null,
       cosent: null,
       triplet: null,
+      multiple_negatives_symmetric_ranking: null,
+      angle: null,
     });
   });
   test('-3, 7, 500 without data.score_scale: one line naming file:line and the score_scale that fits', () => {

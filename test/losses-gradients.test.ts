@@ -34,6 +34,9 @@ const CASES: { name: string; cols: number; labels: number[] | null; params?: Rec
   { name: 'multiple_negatives_ranking', cols: 2, labels: null, params: { scale: 5 } },
   { name: 'multiple_negatives_ranking', cols: 3, labels: null },
   { name: 'cosent', cols: 2, labels: [0.9, 0.1, 0.5, 0.3] },
+  { name: 'angle', cols: 2, labels: [0.9, 0.1, 0.5, 0.3] },
+  { name: 'multiple_negatives_symmetric_ranking', cols: 2, labels: null, params: { scale: 5 } },
+  { name: 'multiple_negatives_symmetric_ranking', cols: 3, labels: null },
   { name: 'triplet', cols: 3, labels: null, params: { margin: 1 } },
   { name: 'triplet', cols: 3, labels: null, params: { margin: 1, distance: 'cosine' } },
 ];
@@ -76,8 +79,8 @@ describe('gradients match central finite differences', () => {
 });
 
 describe('registry and parameters', () => {
-  test('LOSS_NAMES lists the seven losses', () => {
-    assert.deepEqual([...LOSS_NAMES].sort(), ['angular_mse', 'contrastive', 'cosent', 'cosine_mse', 'multiple_negatives_ranking', 'online_contrastive', 'triplet']);
+  test('LOSS_NAMES lists the nine losses', () => {
+    assert.deepEqual([...LOSS_NAMES].sort(), ['angle', 'angular_mse', 'contrastive', 'cosent', 'cosine_mse', 'multiple_negatives_ranking', 'multiple_negatives_symmetric_ranking', 'online_contrastive', 'triplet']);
   });
   test('unknown loss name -> ConfigError listing the valid names', () => {
     assert.throws(() => createLoss('cosine'), (e: unknown) => e instanceof ConfigError && /valid: .*cosine_mse.*triplet/.test(e.message) && !e.message.includes('\n'));

@@ -89,6 +89,18 @@ describe('doc-comment examples (by hand)', () => {
     // equal labels: no ordered pair -> log(1) = 0
     near(run('cosent', [[[1, 0], [1, 0]], v], [2, 2]), 0, 1e-6);
   });
+  test('multiple_negatives_symmetric_ranking: the doc example (scale 1) -> (fwd 0.5178 + bwd 0.5557) / 2', () => {
+    const lse2 = (a: number, b: number) => Math.log(Math.exp(a) + Math.exp(b));
+    const fwd = (lse2(0.6, 0) - 0.6 + lse2(0.8, 1) - 1) / 2;
+    const bwd = (lse2(0.6, 0.8) - 0.6 + lse2(0, 1) - 1) / 2;
+    near(run('multiple_negatives_symmetric_ranking', [[[1, 0], [0, 1]], [[0.6, 0.8], [0, 1]]], null, { scale: 1 }), (fwd + bwd) / 2);
+    near((fwd + bwd) / 2, 0.5368, 1e-4);
+  });
+  test('angle: u=[1,0] against v=[1,1] (angle sim 0, label 1) and v=[1,0] (sim 1, label 0) -> log(1 + e^20)', () => {
+    near(run('angle', [[[1, 0], [1, 0]], [[1, 1], [1, 0]]], [1, 0]), Math.log1p(Math.exp(20)), 1e-4);
+    // correctly ordered: labels [0, 1] -> log(1 + e^-20)
+    near(run('angle', [[[1, 0], [1, 0]], [[1, 1], [1, 0]]], [0, 1]), Math.log1p(Math.exp(-20)), 1e-6);
+  });
   test('triplet: a=[0,0], p=[3,0], n=[0,4], margin 5 -> 4; far negative -> 0', () => {
     near(run('triplet', [[[0, 0]], [[3, 0]], [[0, 4]]], null), 4, 1e-5);
     near(run('triplet', [[[0, 0]], [[3, 0]], [[0, 9]]], null), 0, 1e-6);
@@ -145,6 +157,36 @@ describe('random batches vs plain-number formulas', () => {
     const terms = [0];
     for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) if (scores[i] < scores[j]) terms.push(s[i] - s[j]);
     near(run('cosent', [U, V], scores), lse(terms), 1e-4);
+  });
+  test('multiple_negatives_symmetric_ranking (2 and 3 columns) = mean of the anchor->candidates and positive->anchors cross-entropies', () => {
+    const ce = (queries: Vec[], cands: Vec[], s: number) => mean(queries.map((q, i) => lse(cands.map((c) => s * cos(q, c))) - s * cos(q, cands[i])));
+    near(run('multiple_negatives_symmetric_ranking', [U, V], null), (ce(U, V, 20) + ce(V, U, 20)) / 2, 1e-4);
+    near(run('multiple_negatives_symmetric_ranking', [U, V, W], null), (ce(U, [...V, ...W], 20) + ce(V, U, 20)) / 2, 1e-4);
+    near(run('multiple_negatives_symmetric_ranking', [U, V], null, { scale: 3 }), (ce(U, V, 3) + ce(V, U, 3)) / 2, 1e-4);
+  });
+  test('angle = cosent on |Σ (a c + b d + b c - a d)| / (|x| |y|), halves a, b of x and c, d of y (odd widths padded with 0)', () => {
+    const angleSim = (x: Vec, y: Vec) => {
+      const h = Math.ceil(x.length / 2);
+      const at = (v: Vec, i: number) => (i < v.length ? v[i] : 0);
+      let s = 0;
+      for (let k = 0; k < h; k++) {
+        const [a, b, c, d] = [at(x, k), at(x, h + k), at(y, k), at(y, h + k)];
+        s += a * c + b * d + b * c - a * d;
+      }
+      return Math.abs(s) / (Math.sqrt(dotp(x, x)) * Math.sqrt(dotp(y, y)));
+    };
+    const cosentOn = (sim: (x: Vec, y: Vec) => number, A: Vec[], B: Vec[], scale: number) => {
+      const s = A.map((u, i) => scale * sim(u, B[i]));
+      const terms = [0];
+      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) if (scores[i] < scores[j]) terms.push(s[i] - s[j]);
+      return lse(terms);
+    };
+    near(run('angle', [U, V], scores), cosentOn(angleSim, U, V, 20), 1e-4);
+    near(run('angle', [U, V], scores, { scale: 7 }), cosentOn(angleSim, U, V, 7), 1e-4);
+    const odd = (M: Vec[]) => M.map((v) => v.slice(0, 3));
+    near(run('angle', [odd(U), odd(V)], scores), cosentOn(angleSim, odd(U), odd(V), 20), 1e-4);
+    // not the cosine: the same batch under cosent differs
+    assert.ok(Math.abs(run('angle', [U, V], scores) - run('cosent', [U, V], scores)) > 1e-3);
   });
   test('labels are not needed by unlabelled losses (ignored if given)', () => {
     near(run('triplet', [U, V, W], scores), run('triplet', [U, V, W], null));
