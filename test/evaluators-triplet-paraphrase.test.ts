@@ -216,3 +216,18 @@ test('sbert-train eval --triplets / --paraphrase: the same evaluators from the c
   assert.ok(isOneLineUserError(e), e.stderr);
   assert.match(e.stderr, /--paraphrase .*bad-para\.csv: row 2: a paraphrase_mining evaluation needs labels 0 or 1, got 2/);
 });
+
+test('an unlabelled loss with a dev set may monitor an evaluator metric (not only dev_loss)', () => {
+  const ok = parseRecipe(
+    {
+      model: { base: 'builtin:tiny' },
+      data: { train: TRIPLETS, dev: TRIPLETS, columns: { texts: ['anchor', 'positive', 'negative'], label: null } },
+      loss: { name: 'multiple_negatives_ranking' },
+      evaluation: { evaluators: [{ type: 'triplet', file: TRIPLETS, name: 'trip' }], monitor: 'trip_cosine_accuracy' },
+      output: { dir: join(tmp, 'mnrl') },
+    },
+    { baseDir: tmp },
+  );
+  assert.equal(ok.evaluation.monitor, 'trip_cosine_accuracy');
+  assert.equal(ok.evaluation.evaluators[0].columns.texts.length, 3, 'columns from data.columns');
+});

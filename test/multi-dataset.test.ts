@@ -191,3 +191,16 @@ test('the model card and metrics name each dataset', async () => {
   assert.match(card, /multi_dataset_sampler: proportional/);
   assert.match(readFileSync(join(r.output.dir, 'report.json'), 'utf8'), /sts \(cosine_mse; loss\/sts in metrics\.jsonl\), qa \(multiple_negatives_ranking; loss\/qa in metrics\.jsonl\)/);
 });
+
+test('a list of one dataset trains exactly as the same file given alone (one batching definition)', async () => {
+  const engine = await useBackend(TEST_BACKENDS[0]);
+  const base = (train: unknown) =>
+    parseRecipe(
+      { model: { base: 'builtin:tiny', max_seq_length: 16 }, data: { train, score_scale: [0, 5] }, training: { batch_size: 4, max_steps: 3, checkpoint_every: null }, output: { dir: mkdtempSync(join(tmpdir(), 'multi-one-')) } },
+      { baseDir: dir },
+    );
+  const alone = await train(base(STS), { ...quiet, ...engine, skipSave: true });
+  const listed = await train(base([{ file: STS }]), { ...quiet, ...engine, skipSave: true });
+  assert.deepEqual(listed.losses, alone.losses);
+  assert.equal(listed.weightsHash, alone.weightsHash);
+});

@@ -9,7 +9,7 @@ import { basename, dirname, isAbsolute, join, relative, sep } from 'node:path';
 import { createLoss } from '../losses/index.js';
 import type { LossName, Recipe } from './types.js';
 import { checkTaskRules } from './task-rules.js';
-import { checkListRules, isMultiDataset } from './datasets.js';
+import { checkListRules, evaluatorMetricKeys, isMultiDataset } from './datasets.js';
 import { checkStrayClassification } from './classification.js';
 import { checkMatryoshkaAndPrompts } from './embedding-rules.js';
 import { checkLora } from './lora-rules.js';
@@ -117,7 +117,8 @@ function checkCommon(r: Recipe, req: ReturnType<typeof lossRequirements>, proble
   if (monitorIsLoss && r.evaluation.monitor !== 'dev_loss') {
     problems.push(`evaluation.monitor: the only loss metric is 'dev_loss', got '${r.evaluation.monitor}'`);
   }
-  if (r.task === 'embedding' && !monitorIsLoss && hasDev && !req.needsLabel) {
+  const byEvaluator = r.evaluation.evaluators.some((e) => evaluatorMetricKeys(e).includes(r.evaluation.monitor));
+  if (r.task === 'embedding' && !monitorIsLoss && hasDev && !req.needsLabel && !byEvaluator) {
     problems.push(`evaluation.monitor: '${r.evaluation.monitor}' needs a scored dev set; loss '${r.loss.name}' has no labels, monitor dev_loss instead`);
   }
 }
