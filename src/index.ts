@@ -208,7 +208,7 @@ export { truncateRows } from './models/prompts.js';
 
 // ---- evaluation ----
 export { evaluateSts, evaluateBinary, evaluateRetrieval, writeReport, DEFAULT_KS, perDimMetrics } from './evaluation/index.js';
-export { evaluateTriplets, tripletMetrics, evaluateParaphraseMining, minePairs, paraphraseMiningMetrics, fileEvaluator, type Triplet, type ParaphraseData, type MinedPair, type FileEvaluator, type FileEvaluatorSpec } from './evaluation/index.js';
+export { evaluateTriplets, tripletMetrics, evaluateParaphraseMining, minePairs, paraphraseMiningMetrics, fileEvaluator, type Triplet, type ParaphraseData, type MinedParaphrase, type FileEvaluator, type FileEvaluatorSpec } from './evaluation/index.js';
 export type { EvaluationResult, StsEvaluation, StsOptions, RetrievalData, RetrievalKs, ReportData, ReportPaths, ModelResults, ScatterData, TrainingHistory } from './evaluation/index.js';
 export { pearson, spearman, averagePrecision, ndcg, dcg, reciprocalRank, precisionAtK, recallAtK, mrrAtK, ndcgAtK, mapAtK } from './evaluation/metrics.js';
 export { readStsPairs, readLabelledPairs, type StsPair, type LabelledPair, type ColumnMapping } from './data/sts.js';

@@ -38,7 +38,7 @@ export { evaluateSts, stsMetrics, perDimMetrics, type StsEvaluation, type StsOpt
 export { evaluateBinary, binaryMetrics, type LabelledPair } from './binary-evaluator.js';
 export { evaluateRetrieval, retrievalMetrics, DEFAULT_KS, type RetrievalData, type RetrievalKs } from './retrieval-evaluator.js';
 export { evaluateTriplets, tripletMetrics, tripletAccuracy, type Triplet } from './triplet-evaluator.js';
-export { evaluateParaphraseMining, minePairs, paraphraseMiningMetrics, MINING_DEFAULTS, type ParaphraseData, type MinedPair, type MiningOptions } from './paraphrase-mining-evaluator.js';
+export { evaluateParaphraseMining, minePairs, paraphraseMiningMetrics, MINING_DEFAULTS, type ParaphraseData, type MinedParaphrase, type MiningOptions } from './paraphrase-mining-evaluator.js';
 export { readBeirFolder } from './retrieval-data.js';
 export { fileEvaluator, runFileEvaluators, retrievalFromPairs, type FileEvaluator, type FileEvaluatorSpec } from './file-evaluators.js';
 export { EVALUATOR_METRICS, EVALUATOR_PRIMARY, type EvaluatorType } from './metric-names.js';

@@ -30,7 +30,7 @@ export interface ParaphraseData {
   duplicates: ReadonlyArray<readonly [string, string]>;
 }
 
-export interface MinedPair {
+export interface MinedParaphrase {
   score: number;
   /** Indices into the sentence list, i < j. */
   i: number;
@@ -51,12 +51,12 @@ export const MINING_DEFAULTS = { topK: 100, maxPairs: 500_000 } as const;
  * The most similar pairs of rows by cosine (float32, as torch on normalised rows): every row's
  * topK best other rows, each unordered pair once, best first.
  */
-export function minePairs(embeddings: readonly Float32Array[], opts: MiningOptions = {}): MinedPair[] {
+export function minePairs(embeddings: readonly Float32Array[], opts: MiningOptions = {}): MinedParaphrase[] {
   const topK = opts.topK ?? MINING_DEFAULTS.topK;
   const maxPairs = opts.maxPairs ?? MINING_DEFAULTS.maxPairs;
   const unit = embeddings.map(normalizeF32);
   const n = unit.length;
-  const pairs = new Map<number, MinedPair>(); // key i * n + j, i < j
+  const pairs = new Map<number, MinedParaphrase>(); // key i * n + j, i < j
   const row: Array<{ j: number; s: number }> = [];
   for (let i = 0; i < n; i++) {
     row.length = 0;
@@ -74,7 +74,7 @@ export function minePairs(embeddings: readonly Float32Array[], opts: MiningOptio
  * Ranked pairs against the gold pairs (`isGold(i, j)`, `goldCount` of them): average precision
  * and the best-F1 cut, as the reference evaluator computes them.
  */
-export function paraphraseMiningMetrics(ranked: readonly MinedPair[], isGold: (i: number, j: number) => boolean, goldCount: number): Record<string, number> {
+export function paraphraseMiningMetrics(ranked: readonly MinedParaphrase[], isGold: (i: number, j: number) => boolean, goldCount: number): Record<string, number> {
   let extracted = 0;
   let correct = 0;
   let apSum = 0;
