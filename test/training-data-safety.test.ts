@@ -3,21 +3,23 @@
  * file that shrank since the checkpoint (used to spin forever), multiple_negatives_ranking at
  * the short end of an epoch and on a one-row file (used to crash in oneHot mid-run), labels out
  * of the loss's range and a constant dev set (used to train silently), and the NaN advice on
- * the first step.
+ * the first step. What trains runs on each backend of test/helpers/backends.ts (the tfjs and
+ * onnx training engines reach the epoch end, the resume and the NaN abort on their own code);
+ * what is refused before the model loads runs once.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { initBackend } from '../src/backend/index.js';
 import { loadRecipe, parseRecipe } from '../src/recipe/index.js';
 import { train, type StepInfo } from '../src/training/index.js';
 import { DataError, TrainingAborted } from '../src/errors.js';
 import { isOneLineUserError, runCli } from './helpers/cli.js';
+import { TEST_BACKENDS, useBackend } from './helpers/backends.js';
 
-await initBackend('cpu', { quiet: true });
 const quiet = { log: () => {}, progress: false };
+type TrainEngine = Awaited<ReturnType<typeof useBackend>>;
 
 function pairs(n: number, from = 0): string {
   const rows = Array.from({ length: n }, (_, i) => `question number ${from + i},answer number ${from + i},${(((from + i) * 7) % 6) / 5}`);
@@ -34,25 +36,26 @@ function setup(name: string, files: Record<string, string>, lines: string[]): st
 }
 
 /** Train in-process until step `at`, then abort: a checkpoint at that step, mid-epoch. */
-async function interruptAt(recipeFile: string, at: number): Promise<void> {
+async function interruptAt(recipeFile: string, at: number, engine: TrainEngine): Promise<void> {
   const controller = new AbortController();
   await assert.rejects(
-    train(loadRecipe(recipeFile), { ...quiet, skipSave: true, signal: controller.signal, onStep: (s) => s.step === at && controller.abort() }),
+    train(loadRecipe(recipeFile), { ...quiet, ...engine, skipSave: true, signal: controller.signal, onStep: (s) => s.step === at && controller.abort() }),
     (e: unknown) => e instanceof TrainingAborted && new RegExp(`interrupted at step ${at}`).test(e.message),
   );
 }
 
-test('--resume after the train file shrank: refused in one line naming it; --allow-changed-data starts the next epoch instead of hanging', async () => {
+for (const backend of TEST_BACKENDS) test(`--resume after the train file shrank: refused in one line naming it; --allow-changed-data starts the next epoch instead of hanging (${backend})`, async () => {
+  const engine = await useBackend(backend);
   // 10 rows at batch 1, 2 epochs: interrupted at step 8, the checkpoint's position is batch 8 of epoch 1.
   const f = setup('shrink', { 'train.csv': pairs(10) }, ['data: { train: train.csv }', 'training: { batch_size: 1, epochs: 2, checkpoint_every: 100 }']);
-  await interruptAt(f, 8);
+  await interruptAt(f, 8, engine);
   writeFileSync(join(f, '..', 'train.csv'), pairs(7)); // now 7 batches: position 8 is past the end
 
-  const refused = runCli([f, '--resume', '--backend', 'cpu'], { timeoutMs: 60_000 });
+  const refused = runCli([f, '--resume', '--backend', backend], { timeoutMs: 60_000 });
   assert.ok(isOneLineUserError(refused), `exit ${refused.code}: ${refused.stderr}`);
   assert.match(refused.stderr, /sbert-train: --resume: data\.train .*train\.csv \(10 rows then, 7 rows now, different bytes\) changed since the checkpoint .*--allow-changed-data/);
 
-  const allowed = runCli([f, '--resume', '--allow-changed-data', '--backend', 'cpu'], { timeoutMs: 60_000 });
+  const allowed = runCli([f, '--resume', '--allow-changed-data', '--backend', backend], { timeoutMs: 60_000 });
   assert.equal(allowed.code, 0, allowed.stderr);
   assert.match(allowed.stderr, /continuing on changed data \(--allow-changed-data\)/);
   assert.match(allowed.stderr, /epoch 1: position 8 is past its 7 batches; starting the next epoch/);
@@ -60,20 +63,22 @@ test('--resume after the train file shrank: refused in one line naming it; --all
   assert.match(allowed.stdout, /^done: 14 steps/);
 });
 
-test('--resume after the dev file changed is refused too; the unchanged data resumes', async () => {
+for (const backend of TEST_BACKENDS) test(`--resume after the dev file changed is refused too; the unchanged data resumes (${backend})`, async () => {
+  const engine = await useBackend(backend);
   const f = setup('devchange', { 'train.csv': pairs(6), 'dev.csv': pairs(4, 20) }, [
     'data: { train: train.csv, dev: dev.csv }',
     'training: { batch_size: 2, epochs: 2, checkpoint_every: 100 }',
     'evaluation: { at_epoch_end: false }',
   ]);
-  await interruptAt(f, 2);
+  await interruptAt(f, 2, engine);
   writeFileSync(join(f, '..', 'dev.csv'), pairs(4, 30));
-  await assert.rejects(train(loadRecipe(f), { ...quiet, skipSave: true, resume: true }), (e: unknown) => e instanceof Error && /^--resume: data\.dev .*dev\.csv \(4 rows then, 4 rows now, different bytes\)/.test(e.message));
+  await assert.rejects(train(loadRecipe(f), { ...quiet, ...engine, skipSave: true, resume: true }), (e: unknown) => e instanceof Error && /^--resume: data\.dev .*dev\.csv \(4 rows then, 4 rows now, different bytes\)/.test(e.message));
   writeFileSync(join(f, '..', 'dev.csv'), pairs(4, 20));
-  const r = await train(loadRecipe(f), { ...quiet, skipSave: true, resume: true });
+  const r = await train(loadRecipe(f), { ...quiet, ...engine, skipSave: true, resume: true });
   assert.equal(r.steps, 6);
 });
 
+// Once: refused while reading the flags.
 test('--allow-changed-data without --resume is a one-line error', () => {
   const f = setup('flag', { 'train.csv': pairs(4) }, ['data: { train: train.csv }']);
   const r = runCli([f, '--allow-changed-data', '--backend', 'cpu'], { timeoutMs: 60_000 });
@@ -81,7 +86,8 @@ test('--allow-changed-data without --resume is a one-line error', () => {
   assert.match(r.stderr, /--allow-changed-data: only means something with --resume/);
 });
 
-test('multiple_negatives_ranking, 17 rows at batch 8: the short last batch is dropped, no crash at the end of the epoch', async () => {
+for (const backend of TEST_BACKENDS) test(`multiple_negatives_ranking, 17 rows at batch 8: the short last batch is dropped, no crash at the end of the epoch (${backend})`, async () => {
+  const engine = await useBackend(backend);
   const rows = Array.from({ length: 17 }, (_, i) => `query ${i},passage ${i}`);
   const f = setup('mnrl17', { 'train.csv': ['q,p', ...rows].join('\n') + '\n' }, [
     'data: { train: train.csv, columns: { texts: [q, p], label: null } }',
@@ -89,12 +95,13 @@ test('multiple_negatives_ranking, 17 rows at batch 8: the short last batch is dr
     'training: { batch_size: 8, epochs: 2, checkpoint_every: null }',
   ]);
   const steps: StepInfo[] = [];
-  const r = await train(loadRecipe(f), { ...quiet, skipSave: true, onStep: (s) => steps.push(s) });
+  const r = await train(loadRecipe(f), { ...quiet, ...engine, skipSave: true, onStep: (s) => steps.push(s) });
   assert.equal(r.steps, 4, '2 full batches per epoch');
   assert.deepEqual(steps.map((s) => s.epoch), [1, 1, 2, 2]);
   assert.ok(steps.every((s) => Number.isFinite(s.loss)));
 });
 
+// This and the next two once: refused while the data loads, before the model.
 test('multiple_negatives_ranking on a one-row file: a one-line error before training; the run folder stays re-runnable', () => {
   const f = setup('mnrl1', { 'train.csv': 'q,p\nonly query,only passage\n' }, [
     'data: { train: train.csv, columns: { texts: [q, p], label: null } }',
@@ -135,11 +142,12 @@ test('a dev set with constant scores is refused before training (it gave NaN Spe
   assert.equal(steps.length, 0);
 });
 
-test('a NaN loss on the first step does not advise a lower learning rate (no update was made yet)', async () => {
+for (const backend of TEST_BACKENDS) test(`a NaN loss on the first step does not advise a lower learning rate (no update was made yet) (${backend})`, async () => {
+  const engine = await useBackend(backend);
   const dir = mkdtempSync(join(tmpdir(), 'safety-nan1-'));
   writeFileSync(join(dir, 'train.csv'), pairs(4));
   const r = parseRecipe({ model: { base: 'builtin:tiny', max_seq_length: 16 }, data: { train: 'train.csv' }, training: { batch_size: 2, checkpoint_every: null }, output: { dir: join(dir, 'run') } }, { baseDir: dir });
-  await assert.rejects(train(r, { ...quiet, skipSave: true, test: { nanAtStep: 1 } }), (e: unknown) => {
+  await assert.rejects(train(r, { ...quiet, ...engine, skipSave: true, test: { nanAtStep: 1 } }), (e: unknown) => {
     assert.ok(e instanceof TrainingAborted);
     assert.match(e.message, /loss is NaN at step 1 .*before any update, so the learning rate is not the cause/);
     assert.doesNotMatch(e.message, /optimizer\.lr/);

@@ -2,6 +2,9 @@
  * Crash safety, through the real CLI process: kill -9 mid-training then --resume ends with
  * bit-identical weights; a SIGKILL inside a checkpoint save never leaves a corrupt complete
  * checkpoint; a NaN loss stops with the last good checkpoint kept; Ctrl-C checkpoints and exits.
+ * Each on every backend of test/helpers/backends.ts (`--backend`): bit-identical within a backend
+ * (the same engine and thread count), and the uninterrupted runs of the backends within float
+ * rounding of each other.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +14,9 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { BIN, ROOT, runCli } from './helpers/cli.js';
+import { agreeAcrossBackends, TEST_BACKENDS } from './helpers/backends.js';
 import { listCheckpoints } from '../src/training/checkpoint.js';
+import { readSafetensors } from '../src/models/safetensors.js';
 
 const PAIRS = join(ROOT, 'test', 'fixtures', 'recipes', 'pairs.csv');
 
@@ -59,34 +64,41 @@ function runUntil(args: string[], env: Record<string, string>, ready: () => bool
   });
 }
 
-let reference: string | null = null;
-function referenceHash(): string {
-  if (reference) return reference;
-  const f = recipe('ref');
-  const r = runCli([f], { timeoutMs: 120_000 });
+/** The model hash of an uninterrupted run on each backend (run once per backend). */
+const reference = new Map<string, string>();
+function referenceHash(backend: string): string {
+  const known = reference.get(backend);
+  if (known) return known;
+  const f = recipe(`ref-${backend}`);
+  const r = runCli([f, '--backend', backend], { timeoutMs: 120_000 });
   assert.equal(r.code, 0, r.stderr);
-  reference = modelHash(f);
-  return reference;
+  reference.set(backend, modelHash(f));
+  // Across backends the weights agree within float rounding (the engines sum in another order;
+  // 7e-6 seen at 2 threads, and Adam turns rounding-sized gradients into lr-sized steps): 1e-4,
+  // a tenth of one step at lr 1e-3, where 6 steps move weights by up to 6e-3.
+  const weights = readSafetensors(join(f, '..', 'run', 'model', 'model.safetensors'));
+  agreeAcrossBackends('uninterrupted run weights', backend, Object.fromEntries([...weights].map(([name, t]) => [name, t.data])), 1e-4);
+  return reference.get(backend)!;
 }
 
-test('kill -9 mid-training, then --resume: final weights are bit-identical to an uninterrupted run', async () => {
-  const want = referenceHash();
+for (const backend of TEST_BACKENDS) test(`kill -9 mid-training, then --resume: final weights are bit-identical to an uninterrupted run (${backend})`, async () => {
+  const want = referenceHash(backend);
   const f = recipe('kill');
-  const killed = await runUntil([f], { SBERT_TEST_STEP_DELAY_MS: '400' }, () => existsSync(join(ckRoot(f), 'step-00000003')), 'SIGKILL');
+  const killed = await runUntil([f, '--backend', backend], { SBERT_TEST_STEP_DELAY_MS: '400' }, () => existsSync(join(ckRoot(f), 'step-00000003')), 'SIGKILL');
   assert.equal(killed.signal, 'SIGKILL');
   assert.ok(!existsSync(join(f, '..', 'run', 'model')), 'killed before the end');
   for (const c of listCheckpoints(ckRoot(f))) assert.equal(c.problem, null, `${c.dir}: ${c.problem}`);
-  const r = runCli([f, '--resume'], { timeoutMs: 120_000 });
+  const r = runCli([f, '--resume', '--backend', backend], { timeoutMs: 120_000 });
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /resuming from .*step-0000000[3-6]/);
   assert.equal(modelHash(f), want);
 });
 
-test('SIGKILL during a checkpoint save leaves only complete checkpoints, and resume still ends identical', async () => {
-  const want = referenceHash();
+for (const backend of TEST_BACKENDS) test(`SIGKILL during a checkpoint save leaves only complete checkpoints, and resume still ends identical (${backend})`, async () => {
+  const want = referenceHash(backend);
   const f = recipe('ckkill');
   const killed = await runUntil(
-    [f],
+    [f, '--backend', backend],
     { SBERT_TEST_CHECKPOINT_DELAY: '3:5000' },
     () => existsSync(ckRoot(f)) && readdirSync(ckRoot(f)).some((n) => n.startsWith('.tmp-step-00000003')),
     'SIGKILL',
@@ -95,16 +107,16 @@ test('SIGKILL during a checkpoint save leaves only complete checkpoints, and res
   const cks = listCheckpoints(ckRoot(f));
   assert.deepEqual(cks.map((c) => c.step), [2, 1], 'the interrupted save never appears as a checkpoint');
   for (const c of cks) assert.equal(c.problem, null, `${c.dir}: ${c.problem}`);
-  const r = runCli([f, '--resume'], { timeoutMs: 120_000 });
+  const r = runCli([f, '--resume', '--backend', backend], { timeoutMs: 120_000 });
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /resuming from .*step-00000002/);
   assert.ok(!readdirSync(ckRoot(f)).some((n) => n.startsWith('.tmp-')), 'the stale temp folder is cleaned up');
   assert.equal(modelHash(f), want);
 });
 
-test('a NaN loss stops training (exit 3) with the last good checkpoint kept and named', () => {
+for (const backend of TEST_BACKENDS) test(`a NaN loss stops training (exit 3) with the last good checkpoint kept and named (${backend})`, () => {
   const f = recipe('nan');
-  const r = runCli([f], { env: { SBERT_TEST_NAN_AT_STEP: '3' }, timeoutMs: 120_000 });
+  const r = runCli([f, '--backend', backend], { env: { SBERT_TEST_NAN_AT_STEP: '3' }, timeoutMs: 120_000 });
   assert.equal(r.code, 3, r.stderr);
   assert.match(r.stderr, /sbert-train: loss is NaN at step 3 .*last good checkpoint: .*step-00000002/);
   assert.ok(!/\n\s+at /.test(r.stderr), 'no stack trace');
@@ -114,17 +126,18 @@ test('a NaN loss stops training (exit 3) with the last good checkpoint kept and 
   assert.ok(!existsSync(join(f, '..', 'run', 'model')), 'no model saved from a diverged run');
 });
 
-test('Ctrl-C writes a checkpoint and exits cleanly; --resume then finishes identically', async () => {
-  const want = referenceHash();
+for (const backend of TEST_BACKENDS) test(`Ctrl-C writes a checkpoint and exits cleanly; --resume then finishes identically (${backend})`, async () => {
+  const want = referenceHash(backend);
   const f = recipe('sigint');
-  const r1 = await runUntil([f], { SBERT_TEST_STEP_DELAY_MS: '400' }, () => existsSync(join(ckRoot(f), 'step-00000002')), 'SIGINT');
+  const r1 = await runUntil([f, '--backend', backend], { SBERT_TEST_STEP_DELAY_MS: '400' }, () => existsSync(join(ckRoot(f), 'step-00000002')), 'SIGINT');
   assert.equal(r1.code, 3, r1.stderr);
   assert.match(r1.stderr, /interrupted at step \d: checkpoint written to .*; continue with --resume/);
-  const r2 = runCli([f, '--resume'], { timeoutMs: 120_000 });
+  const r2 = runCli([f, '--resume', '--backend', backend], { timeoutMs: 120_000 });
   assert.equal(r2.code, 0, r2.stderr);
   assert.equal(modelHash(f), want);
 });
 
+// Once: the recipe is refused before any backend starts.
 test('an invalid recipe via the CLI: exit 2, every problem on one line, no stack trace', () => {
   const dir = mkdtempSync(join(tmpdir(), 'badrecipe-'));
   const f = join(dir, 'bad.yaml');
