@@ -178,6 +178,7 @@ test('recipe errors of a data.train list: one line per problem with its path', (
   assert.match(bad([{ file: STS }], { data: { train: [{ file: STS }], validation_split: 0.2 } }), /data\.validation_split: with a list in data\.train, give data\.dev/);
   assert.match(bad([{ file: STS, name: 'a b' }]), /data\.train\[0\]\.name: 'a b' must be letters/);
   assert.match(bad([]), /data\.train: must list at least 1 item/);
+  assert.match(bad([{ file: STS }], { task: 'mlm' }), /data\.train: a list of datasets trains the embedding task only, not task 'mlm'/);
   assert.match(bad([{ file: STS }], { training: { multi_dataset_sampler: 'roundrobin' } }), /training\.multi_dataset_sampler: must be one of proportional, round_robin.*did you mean 'round_robin'/);
 });
 
