@@ -315,6 +315,23 @@ describe('CLI', () => {
     assert.match(metrics, /"step":2/);
   });
 
+  test('jsonl n-tuple output with scores, from anchor,positive columns (and --force replaces)', { timeout: 60_000 }, () => {
+    const input = join(dir, 'ap.jsonl');
+    writeFileSync(input, jobs.map((j) => JSON.stringify({ anchor: j, positive: `senior ${j}` })).join('\n') + '\n');
+    const jsonl = join(dir, 'tuples.jsonl');
+    writeFileSync(jsonl, 'old\n');
+    const r = runCli(['data', 'mine-negatives', '--model', 'builtin:tiny', '--input', input, '--out', jsonl, '--force', '--output-format', 'n-tuple', '--num-negatives', '2', '--scores', '--hnsw', '--backend', 'cpu']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /search: hnsw \(as asked\)/);
+    const rows = readFileSync(jsonl, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, string | number>);
+    assert.equal(rows.length, jobs.length);
+    for (const row of rows) {
+      assert.deepEqual(Object.keys(row), ['anchor', 'positive', 'negative_1', 'negative_2', 'positive_score', 'negative_score_1', 'negative_score_2']);
+      assert.ok((row.negative_score_1 as number) >= (row.negative_score_2 as number), 'best first');
+      assert.ok(![row.anchor, row.positive].includes(row.negative_1), `negative of ${row.anchor}`);
+    }
+  });
+
   test('refuses to overwrite --out without --force, a scored file without --positive-threshold, and bad flags', { timeout: 60_000 }, () => {
     const again = runCli(['data', 'mine-negatives', '--model', 'builtin:tiny', '--input', pairsCsv, '--positive-threshold', '1', '--out', out]);
     assert.ok(isOneLineUserError(again), again.stderr);
