@@ -11,8 +11,8 @@
  *   few-shot head  the same logistic head, on `--shots` titles per class drawn from train
  *   few-shot SetFit  setfit (contrastive phase on pairs sampled from those titles), then the logistic head
  *
- *   node --import tsx benchmarks/esco-isco-classification.ts [--shots 8] [--epochs 2]
- *        [--iterations 20] [--seed 42] [--out DIR] [--help]
+ *   node --import tsx benchmarks/esco-isco-classification.ts [--shots 8] [--epochs 2] [--lr 1e-4]
+ *        [--iterations 20] [--seed 42] [--runs head,few,setfit,full] [--out DIR] [--help]
  *
  * Prints a markdown table (accuracy, macro-F1 on the test split, train rows, wall seconds).
  * Needs ../shared/datasets/esco/occupations_en.csv (skips with the reason when absent).
@@ -32,7 +32,7 @@ import { classificationMetrics } from '../src/evaluation/classification-metrics.
 const args = process.argv.slice(2);
 if (args.includes('--help')) {
   process.stdout.write(
-    'usage: node --import tsx benchmarks/esco-isco-classification.ts [--shots N (8)] [--epochs N (2, full fine-tune)] [--iterations N (20, SetFit pairs per text)] [--seed N (42)] [--out DIR (a temp folder)]\n' +
+    'usage: node --import tsx benchmarks/esco-isco-classification.ts [--shots N (8)] [--epochs N (2, full fine-tune)] [--lr X (1e-4, encoder lr of the full fine-tune and SetFit)] [--iterations N (20, SetFit pairs per text)] [--seed N (42)] [--runs head,few,setfit,full] [--out DIR (a temp folder)]\n' +
       'ESCO preferredLabel -> first digit of iscoGroup, builtin:tiny; majority / full / head-only / few-shot head / few-shot SetFit on a seeded 80/20 stratified split.\n',
   );
   process.exit(0);
@@ -45,6 +45,9 @@ const shots = flag('shots', 8);
 const epochs = flag('epochs', 2);
 const iterations = flag('iterations', 20);
 const seed = flag('seed', 42);
+const lr = flag('lr', 1e-4);
+const runsAt = args.indexOf('--runs');
+const wanted = new Set((runsAt >= 0 ? args[runsAt + 1] : 'head,few,setfit,full').split(','));
 const outAt = args.indexOf('--out');
 const work = outAt >= 0 ? args[outAt + 1] : mkdtempSync(join(tmpdir(), 'esco-isco-'));
 
@@ -111,7 +114,7 @@ async function run(name: string, trainFile: string, classification: Record<strin
       name,
       model: { base: 'builtin:tiny' },
       data: { train: trainFile, test: 'test.csv', columns: { texts: ['text'], label: 'label' } },
-      optimizer: { lr: 1e-4 },
+      optimizer: { lr },
       training: { batch_size: 16, seed, ...training },
       classification: { labels, ...classification },
       output: { dir: join(work, 'runs', name) },
@@ -125,10 +128,10 @@ async function run(name: string, trainFile: string, classification: Record<strin
   process.stderr.write(`[${name}] test accuracy ${r.test!.accuracy.toFixed(4)}, macro-F1 ${r.test!.macro_f1.toFixed(4)} in ${seconds.toFixed(0)} s\n`);
 }
 
-await run('head-only (logistic, frozen)', 'train.csv', { head: 'logistic' });
-await run(`few-shot head-only (${shots}/class, logistic, frozen)`, 'few.csv', { head: 'logistic' });
-await run(`few-shot SetFit (${shots}/class, ${iterations} iterations, logistic)`, 'few.csv', { head: 'logistic', setfit: { iterations } });
-await run(`full fine-tune (softmax, ${epochs} epochs)`, 'train.csv', { head: 'softmax', frozen: false, head_lr: 1e-3 }, { epochs });
+if (wanted.has('head')) await run('head-only (logistic, frozen)', 'train.csv', { head: 'logistic' });
+if (wanted.has('few')) await run(`few-shot head-only (${shots}/class, logistic, frozen)`, 'few.csv', { head: 'logistic' });
+if (wanted.has('setfit')) await run(`few-shot SetFit (${shots}/class, ${iterations} iterations, lr ${lr}, logistic)`, 'few.csv', { head: 'logistic', setfit: { iterations } });
+if (wanted.has('full')) await run(`full fine-tune (softmax, ${epochs} epochs, lr ${lr})`, 'train.csv', { head: 'softmax', frozen: false, head_lr: 1e-3 }, { epochs });
 
 process.stdout.write('| run | train rows | test accuracy | test macro-F1 | wall s |\n| --- | --: | --: | --: | --: |\n');
 for (const r of results) process.stdout.write(`| ${r.run} | ${r.rows} | ${r.accuracy.toFixed(4)} | ${r.macroF1.toFixed(4)} | ${r.seconds.toFixed(0)} |\n`);
