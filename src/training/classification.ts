@@ -302,7 +302,6 @@ export async function trainClassification(recipe: Recipe, opts: TrainOptions = {
     }
     const devScore = data.dev ? await score(data.dev) : null;
     const testScore = data.test ? await score(data.test) : null;
-    if (devScore) record({ type: 'eval', step: steps, epoch: -1, final: true, ...aggregates(devScore.flat) });
     let modelDir: string | null = null;
     if (!opts.skipSave) {
       modelDir = recipe.output.model_dir;
