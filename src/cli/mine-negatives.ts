@@ -192,7 +192,7 @@ export async function runMineNegatives(args: MineArgs): Promise<void> {
       .map(([k, n]) => `${n} by ${k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}`);
     process.stdout.write(
       `wrote ${rows.length} ${args['output-format']} rows for ${stats.pairs} pairs (${stats.anchors} anchors) to ${args.out}; ` +
-        `negatives of rank ${stats.rangeMin}-${stats.rangeMax - 1} among ${stats.corpus} corpus texts (${stats.search} search)` +
+        `candidates of rank ${stats.rangeMin}-${stats.rangeMax - 1} among ${stats.corpus} corpus texts (${stats.search} search)` +
         (skipped.length ? `; candidates skipped: ${skipped.join(', ')}` : '') +
         (stats.shortAnchors ? `; ${stats.shortAnchors} anchors got fewer than ${resolved.numNegatives} negatives` : '') +
         (stats.duplicatePairs ? `; ${stats.duplicatePairs} duplicate pairs dropped` : '') +
