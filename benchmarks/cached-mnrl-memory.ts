@@ -172,7 +172,9 @@ function parent(a: Args): void {
     } catch {
       measured = null;
     }
-    const error = measured ? undefined : `${r.signal ?? `exit ${r.status}`}: ${((r.stderr ?? '').trim().split('\n').pop() ?? '').slice(0, 200)}`;
+    // the error's own line (an Emscripten abort prints the module's source before it)
+    const said = (r.stderr ?? '').split('\n').filter((l) => /^\w*Error\b|^Aborted/.test(l.trim())).pop() ?? (r.stderr ?? '').trim().split('\n').pop() ?? '';
+    const error = measured ? undefined : `${r.signal ?? `exit ${r.status}`}: ${said.trim().slice(0, 200)}`;
     results.push({ ...row, measured, error, load });
     if (a.json) process.stdout.write(`${JSON.stringify({ ...row, model: a.model, engine: a.engine, tokens: a.tokens, ...measured, error, load })}\n`);
     else if (measured) {
