@@ -324,6 +324,10 @@ describe('recipe: training.mini_batch_size', () => {
     const scored = { ...base({ mini_batch_size: 2 }), loss: { name: 'cosent' }, data: { train: 'pairs.csv', score_scale: [0, 5] } };
     assert.deepEqual(problems(scored), []);
   });
+  test('only the embedding task takes it', () => {
+    const mlm = { task: 'mlm', model: { base: 'builtin:tiny' }, data: { train: 'pairs.csv', columns: { texts: ['sentence1'], label: null } }, training: { batch_size: 16, mini_batch_size: 4 } };
+    assert.deepEqual(problems(mlm), ["training.mini_batch_size: only the embedding task embeds in mini-batches, not task 'mlm'"]);
+  });
   for (const [value, expected] of [
     [0, /^training\.mini_batch_size: must be >= 1/],
     [2.5, /^training\.mini_batch_size: must be an integer, got 2\.5/],
