@@ -178,6 +178,23 @@ test('logistic head on frozen embeddings, and a full fine-tune that moves the en
   assert.equal(await frozenEnc.weightsHash(), await base.weightsHash(), 'a frozen run leaves the encoder as it was');
 });
 
+test('full fine-tune on the onnx engine (encoder in onnxruntime, head in tfjs) follows the tfjs run', async () => {
+  const losses: Record<string, number[]> = {};
+  const lines: string[] = [];
+  for (const backend of ['wasm', 'onnx']) {
+    const engine = await useBackend(backend);
+    const r = recipe({ frozen: false, head_epochs: 1 }, join(dir, `engine-${backend}`));
+    r.training.shuffle = false;
+    r.optimizer.clip_grad_norm = 1;
+    losses[backend] = [];
+    await trainClassification(r, { ...engine, progress: false, log: (l) => lines.push(l), onStep: (s) => losses[backend].push(s.loss) });
+  }
+  assert.ok(lines.some((l) => /training the encoder on the onnx engine/.test(l)), 'the onnx run used the engine');
+  assert.equal(losses.onnx.length, losses.wasm.length);
+  losses.onnx.forEach((l, i) => assert.ok(Math.abs(l - losses.wasm[i]) < 1e-3 * Math.max(1, Math.abs(l)), `step ${i + 1}: onnx ${l} vs tfjs ${losses.wasm[i]}`));
+  assert.notEqual(losses.onnx[0], losses.onnx.at(-1), 'it trained');
+});
+
 test('setfit: a contrastive phase on sampled pairs, then the head', async () => {
   const engine = await useBackend('wasm');
   const r = await trainClassification(recipe({ setfit: { iterations: 2 }, head_epochs: 10 }, join(dir, 'setfit')), { ...engine, progress: false, log: () => {} });

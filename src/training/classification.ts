@@ -17,8 +17,10 @@
  *
  * The run writes what an embedding run writes (recipe.yaml, metrics.jsonl, report.json/.md/.html
  * with the dev / test metrics, per-class table and confusion-matrix heatmap) and saves the
- * encoder as a sentence-transformers folder with the head in `<model>/classifier/`. Training
- * runs on the tfjs engine; there are no checkpoints (runs are minutes long): --resume is refused.
+ * encoder as a sentence-transformers folder with the head in `<model>/classifier/`. A full
+ * fine-tune runs the encoder on the engine the backend chose (tfjs, or onnx: its forward and
+ * backward in onnxruntime, the head in tfjs); there are no checkpoints (runs are minutes long):
+ * --resume is refused.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import seedrandom from 'seedrandom';
@@ -40,7 +42,12 @@ import { appendFileNamed, writeFileAtomic } from '../util/fs.js';
 import { progressBar, type Progress } from '../util/progress.js';
 import { AdamOptimizer, decaysByDefault } from './optimizer.js';
 import { makeSchedule, warmupFromRatio } from './schedule.js';
-import { clipByGlobalNorm, globalNorm } from './clip.js';
+import { clipByGlobalNorm, clipPerVariable, globalNorm } from './clip.js';
+import { copyEngineWeights } from './engine-step.js';
+import { HostAdamW } from '../engine/adamw.js';
+import { encoderSpec, encoderWeights } from '../engine/onnx/encoder.js';
+import { OnnxTrainingEngine } from '../engine/onnx/training.js';
+import type { TrainingEngine } from '../engine/index.js';
 import { restore, snapshot, type Snapshot } from './weights.js';
 import { assertModelDirReplaceable, openRunFolder, planRunFolder } from './run-folder.js';
 import { buildEncoder, train, trainableByName, type TrainOptions } from './trainer.js';
@@ -263,7 +270,6 @@ export async function trainClassification(recipe: Recipe, opts: TrainOptions = {
     writeFileAtomic(join(runDir, 'recipe.yaml'), recipeToYaml(recipe));
     writeFileAtomic(metricsFile, '');
     const record = (row: Record<string, unknown>) => appendFileNamed(metricsFile, `${JSON.stringify(row)}\n`);
-    if (!frozen && opts.engine === 'onnx') log('note: task classification trains encoder and head on tfjs (the onnx engine has no classifier head yet)');
     const baseEncoder = setfitSettings(recipe) === null ? await buildEncoder(recipe) : null;
     const encoder = baseEncoder ?? (await setfitPhase(recipe, data, opts, log));
     const head = new ClassifierHead({ labels: data.labels, head: c.head, in_features: encoder.dim, out_features: k }, undefined, recipe.training.seed + 7);
@@ -361,9 +367,13 @@ async function softmaxLoop(
   const headVars = new Map([...all].filter(([n]) => n.startsWith('classifier.')));
   const encOpt = new AdamOptimizer(adam);
   const headOpt = new AdamOptimizer(adam);
-  const varList = [...all.values()];
-  const nameOf = new Map([...all].map(([n, v]) => [v.name, n]));
   const trainEmb = frozen ? await embed(data.train) : null;
+  // engine 'onnx': the encoder's forward and backward run in onnxruntime (as ./engine-step.ts), the head stays in tfjs.
+  const encTrainable = new Set(encVars.keys());
+  const engine = !frozen && opts.engine === 'onnx' ? await OnnxTrainingEngine.create(encoderSpec(encoder), await encoderWeights(encoder), new HostAdamW(adam), { threads: opts.threads, provider: opts.provider }) : null;
+  if (engine) log(`training the encoder on the onnx engine (${opts.threads ?? 'default'} threads), the head on tfjs`);
+  /** The weights being trained live in the engine: copy them to the encoder before it is read. */
+  const sync = () => engine && copyEngineWeights(engine, encoder.namedWeights());
   const w = weights ? tf.tensor1d(weights) : null;
   const bar: Progress = opts.progress === false ? { update() {}, stop() {} } : progressBar('train', total, 'steps', ' | epoch {epoch} | loss {loss}');
   let step = 0;
@@ -373,6 +383,7 @@ async function softmaxLoop(
   const better = (v: number, b: number) => (ev.mode === 'max' ? v > b + ev.early_stopping.min_delta : v < b - ev.early_stopping.min_delta);
   const evaluate = async (epoch: number): Promise<boolean> => {
     if (!data.dev) return false;
+    sync();
     const m = (await score(data.dev)).flat;
     record({ type: 'eval', step, epoch, ...aggregates(m) });
     const v = m[ev.monitor];
@@ -390,32 +401,13 @@ async function softmaxLoop(
       const batches = makeBatches(examples, t.batch_size, { shuffle: t.shuffle, seed: t.seed, epoch });
       for (const batch of batches) {
         if (opts.signal?.aborted) throw new TrainingAborted(`interrupted at step ${step}; task classification keeps no checkpoints, so nothing was saved`);
-        const { value, grads } = tf.variableGrads(() =>
-          tf.tidy(() => {
-            const emb = trainEmb ? tf.tensor2d(concat(batch.map((e) => trainEmb[e.i])), [batch.length, encoder.dim]) : encoder.forward(encoder.tokenize(batch.map((e) => e.texts[0])));
-            return weightedCrossEntropy(head.logits(emb), tf.tensor1d(batch.map((e) => data.train.y[e.i]), 'int32'), w);
-          }),
-          varList,
-        );
-        let named = new Map<string, tf.Tensor>(Object.entries(grads).map(([k, g]) => [nameOf.get(k)!, g]));
-        let normT: tf.Scalar;
-        if (recipe.optimizer.clip_grad_norm !== null) {
-          const clipped = clipByGlobalNorm(named, recipe.optimizer.clip_grad_norm);
-          for (const g of named.values()) g.dispose();
-          named = clipped.grads;
-          normT = clipped.norm;
-        } else normT = globalNorm(named);
-        const [lossV, norm] = [(await value.data())[0], (await normT.data())[0]];
-        value.dispose();
-        normT.dispose();
-        if (!Number.isFinite(lossV) || !Number.isFinite(norm)) {
-          for (const g of named.values()) g.dispose();
-          throw new TrainingAborted(`loss is ${lossV} (gradient norm ${norm}) at step ${step + 1}; training stopped, nothing saved; lower optimizer.lr / classification.head_lr or set optimizer.clip_grad_norm`);
-        }
-        const pick = (vars: Map<string, tf.Variable>) => new Map([...named].filter(([n]) => vars.has(n)));
-        if (encVars.size) encOpt.apply(encVars, pick(encVars), encLr.lrAt(step));
-        headOpt.apply(headVars, pick(headVars), headLr.lrAt(step));
-        for (const g of named.values()) g.dispose();
+        const texts = batch.map((e) => e.texts[0]);
+        const yT = tf.tensor1d(batch.map((e) => data.train.y[e.i]), 'int32');
+        const lrs = { encoder: encLr.lrAt(step), head: headLr.lrAt(step) };
+        const { loss: lossV, norm } = engine
+          ? await onnxStep(engine, encoder, head, headVars, headOpt, texts, yT, w, encTrainable, recipe, lrs, step)
+          : await tfjsStep(() => (trainEmb ? tf.tensor2d(concat(batch.map((e) => trainEmb[e.i])), [batch.length, encoder.dim]) : encoder.forward(encoder.tokenize(texts))), head, yT, w, all, encOpt, headOpt, recipe, lrs, step);
+        yT.dispose();
         step += 1;
         opts.onStep?.({ step, epoch: epoch + 1, loss: lossV, lr: headLr.lrAt(step - 1), gradNorm: norm });
         if (step % t.log_every === 0 || step === 1) record({ type: 'train', step, epoch: epoch + 1, loss: lossV, lr: headLr.lrAt(step - 1), grad_norm: norm, time: new Date().toISOString() });
@@ -426,13 +418,112 @@ async function softmaxLoop(
       }
       if (ev.at_epoch_end && !(ev.every_steps !== null && step % ev.every_steps === 0)) stop = (await evaluate(epoch + 1)) || stop;
     }
+    sync();
   } finally {
     bar.stop();
+    await engine?.release();
     w?.dispose();
     encOpt.dispose();
     headOpt.dispose();
   }
   return { steps: step, best };
+}
+
+type Lrs = { encoder: number; head: number };
+
+/** Refuse a step whose loss or gradient norm is not finite (before any update). */
+function checkFinite(loss: number, norm: number, step: number): void {
+  if (!Number.isFinite(loss) || !Number.isFinite(norm)) {
+    throw new TrainingAborted(`loss is ${loss} (gradient norm ${norm}) at step ${step + 1}; training stopped, nothing saved; lower optimizer.lr / classification.head_lr or set optimizer.clip_grad_norm`);
+  }
+}
+
+/** One step on tfjs: cross-entropy of the head on `embed()`'s rows, gradients of every weight in `all`, clipped together. */
+async function tfjsStep(
+  embed: () => tf.Tensor2D,
+  head: ClassifierHead,
+  y: tf.Tensor1D,
+  w: tf.Tensor1D | null,
+  all: Map<string, tf.Variable>,
+  encOpt: AdamOptimizer,
+  headOpt: AdamOptimizer,
+  recipe: Recipe,
+  lrs: Lrs,
+  step: number,
+): Promise<{ loss: number; norm: number }> {
+  const nameOf = new Map([...all].map(([n, v]) => [v.name, n]));
+  const { value, grads } = tf.variableGrads(() => tf.tidy(() => weightedCrossEntropy(head.logits(embed()), y, w)), [...all.values()]);
+  let named = new Map<string, tf.Tensor>(Object.entries(grads).map(([k, g]) => [nameOf.get(k)!, g]));
+  let normT: tf.Scalar;
+  if (recipe.optimizer.clip_grad_norm !== null) {
+    const clipped = recipe.optimizer.clip_scope === 'global' ? clipByGlobalNorm(named, recipe.optimizer.clip_grad_norm) : clipPerVariable(named, recipe.optimizer.clip_grad_norm);
+    for (const g of named.values()) g.dispose();
+    named = clipped.grads;
+    normT = clipped.norm;
+  } else normT = globalNorm(named);
+  const [loss, norm] = [(await value.data())[0], (await normT.data())[0]];
+  tf.dispose([value, normT]);
+  try {
+    checkFinite(loss, norm, step);
+    const pick = (head: boolean) => new Map([...named].filter(([n]) => n.startsWith('classifier.') === head));
+    const encGrads = pick(false);
+    if (encGrads.size) encOpt.apply(new Map([...all].filter(([n]) => encGrads.has(n))), encGrads, lrs.encoder);
+    const headGrads = pick(true);
+    headOpt.apply(new Map([...all].filter(([n]) => headGrads.has(n))), headGrads, lrs.head);
+  } finally {
+    for (const g of named.values()) g.dispose();
+  }
+  return { loss, norm };
+}
+
+/**
+ * One step with the encoder on the onnx training engine: its forward gives the embeddings, tfjs
+ * the head's loss with gradients of the head and of the embeddings, the engine's backward the
+ * encoder's gradients from d loss / d embeddings. Both sets are clipped together (global norm,
+ * or each tensor with clip_scope per_variable), then each optimizer steps its own weights.
+ */
+async function onnxStep<S>(
+  engine: TrainingEngine<S>,
+  encoder: SentenceEncoder,
+  head: ClassifierHead,
+  headVars: Map<string, tf.Variable>,
+  headOpt: AdamOptimizer,
+  texts: string[],
+  y: tf.Tensor1D,
+  w: tf.Tensor1D | null,
+  trainable: Set<string>,
+  recipe: Recipe,
+  lrs: Lrs,
+  step: number,
+): Promise<{ loss: number; norm: number }> {
+  const out = await engine.forward(encoder.tokenize(texts));
+  const emb = tf.variable(tf.tensor2d(out.embeddings, [texts.length, engine.dim]), true);
+  const nameOf = new Map([...headVars].map(([n, v]) => [v.name, n]));
+  const { value, grads } = tf.variableGrads(() => tf.tidy(() => weightedCrossEntropy(head.logits(emb), y, w)), [...headVars.values(), emb]);
+  const loss = (await value.data())[0];
+  const dEmb = (await grads[emb.name].data()) as Float32Array;
+  const encGrads = await engine.backward(out.saved, dEmb);
+  for (const name of [...encGrads.keys()]) if (!trainable.has(name)) encGrads.delete(name); // frozen layers get gradients too; neither clipped nor stepped
+  const headGrads = new Map<string, Float32Array>();
+  for (const [k, g] of Object.entries(grads)) if (k !== emb.name) headGrads.set(nameOf.get(k)!, (await g.data()) as Float32Array);
+  tf.dispose([value, emb, ...Object.values(grads)]);
+  const all = [...encGrads.values(), ...headGrads.values()];
+  const sq = (g: Float32Array) => g.reduce((a, v) => a + v * v, 0);
+  const norm = Math.sqrt(all.reduce((a, g) => a + sq(g), 0));
+  checkFinite(loss, norm, step);
+  const clip = recipe.optimizer.clip_grad_norm;
+  if (clip !== null) {
+    for (const g of all) {
+      const n = recipe.optimizer.clip_scope === 'global' ? norm : Math.sqrt(sq(g));
+      const coef = Math.min(1, clip / (n + (recipe.optimizer.clip_scope === 'global' ? 1e-6 : 0)));
+      if (coef < 1) for (let i = 0; i < g.length; i++) g[i] *= coef;
+    }
+  }
+  engine.step(encGrads, lrs.encoder);
+  const headTensors = new Map([...headGrads].map(([n, g]) => [n, tf.tensor(g, headVars.get(n)!.shape)] as const));
+  headOpt.apply(headVars, headTensors, lrs.head);
+  tf.dispose([...headTensors.values()]);
+  return { loss, norm };
 }
 
 /** Row-normalised confusion matrix (each true class sums to 1; a class with no rows stays 0). */
