@@ -182,7 +182,7 @@ export function validateValue(value: unknown, spec: FieldSpec, path: string, pro
         return undefined;
       }
       const before = problems.length;
-      const out = value.map((item, i) => validateValue(item, spec.items, `${path}[${i}]`, problems));
+      const out = value.map((item, i) => validateValue(item, spec.items as FieldSpec, `${path}[${i}]`, problems));
       if (problems.length > before) return undefined;
       if (spec.unique) {
         const seen = new Set<string>();
@@ -207,7 +207,7 @@ export function validateValue(value: unknown, spec: FieldSpec, path: string, pro
       for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
         const p = `${path}.${printable(k)}`;
         if (k.trim() === '') problems.push(`${p}: empty name`);
-        else out[k] = validateValue(v, spec.values, p, problems);
+        else out[k] = validateValue(v, spec.values as FieldSpec, p, problems);
       }
       return problems.length > before ? undefined : out;
     }

@@ -87,7 +87,8 @@ export async function runDistill(recipe: Recipe, opts: TrainOptions = {}): Promi
     const testTexts = toExamples(raw.test);
     const texts = [...rows.keys()];
     log(`distill: the teacher (${teacher.source}) embeds ${texts.length} distinct texts once`);
-    const embedded = await teacher.encode(texts, { batchSize: recipe.evaluation.batch_size });
+    // No prompt: the student trains on the texts as they are (a model's default prompt applies at use, to both).
+    const embedded = await teacher.encode(texts, { batchSize: recipe.evaluation.batch_size, prompt: '' });
     const table = new Float32Array(texts.length * teacher.dim);
     embedded.forEach((e, i) => table.set(e, i * teacher.dim));
     const made = createTeacherMseLoss({ data: table, dim: teacher.dim });
