@@ -124,6 +124,8 @@ test('pack and install print no warning lines', () => {
   assert.deepEqual(warnings, []);
 });
 
+// One backend, the default a user of the package gets: what is checked is the packed build (the
+// engines' training and search are checked on each backend in the training and search tests).
 test('plain Node ESM: the README example encodes, trains 3 steps of builtin:tiny and searches', () => {
   writeFileSync(join(app, 'example.mjs'), readmeExample());
   const r = ok(sh(process.execPath, ['example.mjs'], app, 120_000), 'node example.mjs');

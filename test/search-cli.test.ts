@@ -1,3 +1,10 @@
+/**
+ * `index build / add / remove / info` and `search` as a user runs them. What embeds (building,
+ * adding, searching) runs on each backend of test/helpers/backends.ts, one index per backend;
+ * what does not depend on the backend runs once, on the default one: reading an index (info,
+ * damaged files), refusing another model or bad build input before any embedding, a txt
+ * corpus's ids, and ef calibration (HNSW recall over whatever vectors were stored).
+ */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, truncateSync } from 'node:fs';
@@ -6,14 +13,19 @@ import { join } from 'node:path';
 import { runCli, isOneLineUserError } from './helpers/cli.js';
 import { initBackend } from '../src/backend/index.js';
 import { builtinEncoder } from '../src/models/index.js';
+import { agreeAcrossBackends, TEST_BACKENDS } from './helpers/backends.js';
 
 let dir: string;
+/** The index of `texts` built on each backend. */
+const indexes = new Map<string, string>();
+/** The first backend's, for the tests that run once. */
 let idx: string;
+/** The CLI on `backend`. */
+const on = (backend: string, args: string[]) => runCli([...args, '--backend', backend]);
 const texts = ['the cat sat on the mat', 'dogs are loyal animals', 'quantum physics is hard', 'I love pizza', 'stock markets fell today', 'a recipe for bread'];
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'sbert-search-cli-'));
-  idx = join(dir, 'idx');
   writeFileSync(join(dir, 'corpus.csv'), 'key,sentence,topic\n' + texts.map((t, i) => `k${i},"${t}",t${i % 2}`).join('\n') + '\n');
   writeFileSync(join(dir, 'more.jsonl'), JSON.stringify({ key: 'k9', sentence: 'the weather is sunny', topic: 'w' }) + '\n');
   writeFileSync(join(dir, 'queries.txt'), 'I love pizza\n\nstock markets fell today\n');
@@ -21,9 +33,14 @@ before(async () => {
   await initBackend('auto', { quiet: true });
   await builtinEncoder('tiny', 7).save(join(dir, 'tiny-seed7'));
   await builtinEncoder({ hiddenSize: 64, numHeads: 4, intermediateSize: 128 }, 1).save(join(dir, 'dim64'));
-  const r = runCli(['index', 'build', '--model', 'builtin:tiny', '--input', join(dir, 'corpus.csv'), '--text-column', 'sentence', '--id-column', 'key', '--out', idx]);
-  assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /indexed 6 items/);
+  for (const backend of TEST_BACKENDS) {
+    const out = join(dir, `idx-${backend}`);
+    const r = on(backend, ['index', 'build', '--model', 'builtin:tiny', '--input', join(dir, 'corpus.csv'), '--text-column', 'sentence', '--id-column', 'key', '--out', out]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /indexed 6 items/);
+    indexes.set(backend, out);
+  }
+  idx = indexes.get(TEST_BACKENDS[0])!;
 });
 
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -42,8 +59,9 @@ test('index info reports count, dimension, params and the model with its weights
   assert.match(h.stdout, /items:\s+6 \(0 deleted/);
 });
 
-test('search finds an exact copy of a corpus text first, with similarity ~1, and keeps extra columns', () => {
-  const r = runCli(['search', '--index', idx, 'quantum physics is hard', '-k', '3', '--json']);
+for (const backend of TEST_BACKENDS) test(`search finds an exact copy of a corpus text first, with similarity ~1, and keeps extra columns (${backend})`, () => {
+  const idx = indexes.get(backend)!;
+  const r = on(backend, ['search', '--index', idx, 'quantum physics is hard', '-k', '3', '--json']);
   assert.equal(r.code, 0, r.stderr);
   const out = JSON.parse(r.stdout);
   assert.equal(out.results.length, 3);
@@ -51,12 +69,13 @@ test('search finds an exact copy of a corpus text first, with similarity ~1, and
   assert.ok(Math.abs(out.results[0].score - 1) < 1e-4, String(out.results[0].score));
   assert.deepEqual(out.results[0].fields, { topic: 't0' });
   assert.ok(out.results[0].score >= out.results[1].score && out.results[1].score >= out.results[2].score);
-  const text = runCli(['search', '--index', idx, 'I love pizza', '-k', '2']);
+  agreeAcrossBackends('search scores, best first', backend, out.results.map((h: { score: number }) => h.score), 1e-4);
+  const text = on(backend, ['search', '--index', idx, 'I love pizza', '-k', '2']);
   assert.match(text.stdout, /1\. 1\.0000 {2}k3 {2}I love pizza/);
 });
 
-test('--queries runs every line of a file and prints one JSON line per query', () => {
-  const r = runCli(['search', '--index', idx, '--queries', join(dir, 'queries.txt'), '-k', '1', '--json']);
+for (const backend of TEST_BACKENDS) test(`--queries runs every line of a file and prints one JSON line per query (${backend})`, () => {
+  const r = on(backend, ['search', '--index', indexes.get(backend)!, '--queries', join(dir, 'queries.txt'), '-k', '1', '--json']);
   assert.equal(r.code, 0, r.stderr);
   const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l));
   assert.deepEqual(
@@ -74,21 +93,25 @@ test('a different model (other weights or dimension) is refused with a one-line 
   assert.match(dim64.stderr, /64-dimensional .* 128-dimensional/);
 });
 
-test('index add grows the index, index remove hides items; duplicates and bad input are user errors', () => {
-  const add = runCli(['index', 'add', '--index', idx, '--input', join(dir, 'more.jsonl'), '--text-column', 'sentence', '--id-column', 'key']);
+for (const backend of TEST_BACKENDS) test(`index add grows the index, index remove hides items; a duplicate id is a user error (${backend})`, () => {
+  const idx = indexes.get(backend)!;
+  const add = on(backend, ['index', 'add', '--index', idx, '--input', join(dir, 'more.jsonl'), '--text-column', 'sentence', '--id-column', 'key']);
   assert.equal(add.code, 0, add.stderr);
   assert.match(add.stdout, /now holds 7/);
-  const found = JSON.parse(runCli(['search', '--index', idx, 'the weather is sunny', '-k', '1', '--json']).stdout);
+  const found = JSON.parse(on(backend, ['search', '--index', idx, 'the weather is sunny', '-k', '1', '--json']).stdout);
   assert.equal(found.results[0].id, 'k9');
-  const dup = runCli(['index', 'add', '--index', idx, '--input', join(dir, 'more.jsonl'), '--text-column', 'sentence', '--id-column', 'key']);
+  const dup = on(backend, ['index', 'add', '--index', idx, '--input', join(dir, 'more.jsonl'), '--text-column', 'sentence', '--id-column', 'key']);
   assert.ok(isOneLineUserError(dup), dup.stderr);
   assert.match(dup.stderr, /'k9' is already in the index/);
   const rm = runCli(['index', 'remove', '--index', idx, '--ids', 'k9', 'k3']);
   assert.equal(rm.code, 0, rm.stderr);
   assert.match(rm.stdout, /removed 2 items; .* now holds 5/);
-  const after = JSON.parse(runCli(['search', '--index', idx, 'I love pizza', '-k', '10', '--json']).stdout);
+  const after = JSON.parse(on(backend, ['search', '--index', idx, 'I love pizza', '-k', '10', '--json']).stdout);
   assert.equal(after.results.length, 5);
   assert.ok(!after.results.some((h: { id: string }) => h.id === 'k3' || h.id === 'k9'));
+});
+
+test('index build: an unknown --text-column or a folder that holds an index is a user error', () => {
   const noCol = runCli(['index', 'build', '--model', 'builtin:tiny', '--input', join(dir, 'corpus.csv'), '--text-column', 'nope', '--out', join(dir, 'x')]);
   assert.ok(isOneLineUserError(noCol), noCol.stderr);
   assert.match(noCol.stderr, /column 'nope'.*key.*sentence.*topic/);
