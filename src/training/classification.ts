@@ -40,9 +40,9 @@ import { CLASSIFICATION_SCHEMA, setfitSettings } from '../recipe/classification.
 import { validateValue } from '../recipe/validate.js';
 import { appendFileNamed, writeFileAtomic } from '../util/fs.js';
 import { progressBar, type Progress } from '../util/progress.js';
-import { AdamOptimizer, decaysByDefault } from './optimizer.js';
+import { AdamOptimizer, adamOptionsOf } from './optimizer.js';
 import { makeSchedule, warmupFromRatio } from './schedule.js';
-import { clipByGlobalNorm, clipPerVariable, globalNorm } from './clip.js';
+import { clipAsRecipe } from './clip.js';
 import { copyEngineWeights } from './engine-step.js';
 import { HostAdamW } from '../engine/adamw.js';
 import { encoderSpec, encoderWeights } from '../engine/onnx/encoder.js';
@@ -356,13 +356,7 @@ async function softmaxLoop(
   const warmup = recipe.schedule.warmup_ratio !== null ? warmupFromRatio(recipe.schedule.warmup_ratio, total) : recipe.schedule.warmup_steps;
   const encLr = makeSchedule(recipe.schedule.name, recipe.optimizer.lr, warmup, total);
   const headLr = makeSchedule(recipe.schedule.name, c.head_lr, warmup, total);
-  const adam = {
-    decoupled: recipe.optimizer.name === 'adamw',
-    betas: recipe.optimizer.betas,
-    eps: recipe.optimizer.eps,
-    weightDecay: recipe.optimizer.weight_decay,
-    decays: recipe.optimizer.decay_bias_and_norm ? undefined : decaysByDefault,
-  };
+  const adam = adamOptionsOf(recipe);
   const encVars = new Map([...all].filter(([n]) => !n.startsWith('classifier.')));
   const headVars = new Map([...all].filter(([n]) => n.startsWith('classifier.')));
   const encOpt = new AdamOptimizer(adam);
@@ -453,14 +447,7 @@ async function tfjsStep(
 ): Promise<{ loss: number; norm: number }> {
   const nameOf = new Map([...all].map(([n, v]) => [v.name, n]));
   const { value, grads } = tf.variableGrads(() => tf.tidy(() => weightedCrossEntropy(head.logits(embed()), y, w)), [...all.values()]);
-  let named = new Map<string, tf.Tensor>(Object.entries(grads).map(([k, g]) => [nameOf.get(k)!, g]));
-  let normT: tf.Scalar;
-  if (recipe.optimizer.clip_grad_norm !== null) {
-    const clipped = recipe.optimizer.clip_scope === 'global' ? clipByGlobalNorm(named, recipe.optimizer.clip_grad_norm) : clipPerVariable(named, recipe.optimizer.clip_grad_norm);
-    for (const g of named.values()) g.dispose();
-    named = clipped.grads;
-    normT = clipped.norm;
-  } else normT = globalNorm(named);
+  const { grads: named, norm: normT } = clipAsRecipe(new Map<string, tf.Tensor>(Object.entries(grads).map(([k, g]) => [nameOf.get(k)!, g])), recipe.optimizer);
   const [loss, norm] = [(await value.data())[0], (await normT.data())[0]];
   tf.dispose([value, normT]);
   try {

@@ -6,6 +6,7 @@
  * rescaled on its own to norm <= max_norm (tf.clip_by_norm).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import type { Recipe } from '../recipe/index.js';
 
 /**
  * Returns the clipped gradients (new tensors; the inputs are not disposed) and the total norm
@@ -32,4 +33,17 @@ export function clipPerVariable(grads: Map<string, tf.Tensor>, maxNorm: number):
 export function globalNorm(grads: Map<string, tf.Tensor>): tf.Scalar {
   if (grads.size === 0) return tf.scalar(0);
   return tf.tidy(() => tf.norm(tf.stack([...grads.values()].map((g) => tf.norm(g)))) as tf.Scalar);
+}
+
+/**
+ * The recipe's clipping (optimizer.clip_grad_norm / clip_scope) applied to `grads`: the
+ * gradients to step with and the total norm before clipping. When it clips, the inputs are
+ * disposed and new tensors returned; without clipping the same map comes back.
+ */
+export function clipAsRecipe(grads: Map<string, tf.Tensor>, optimizer: Recipe['optimizer']): { grads: Map<string, tf.Tensor>; norm: tf.Scalar } {
+  const clip = optimizer.clip_grad_norm;
+  if (clip === null) return { grads, norm: globalNorm(grads) };
+  const clipped = optimizer.clip_scope === 'global' ? clipByGlobalNorm(grads, clip) : clipPerVariable(grads, clip);
+  for (const g of grads.values()) g.dispose();
+  return clipped;
 }

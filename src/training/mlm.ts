@@ -38,9 +38,9 @@ import type { TokenBatch } from '../models/types.js';
 import { recipeToYaml, type Recipe } from '../recipe/index.js';
 import { appendFileNamed, replaceDirAtomic, writeFileAtomic, writeFileNamed } from '../util/fs.js';
 import { progressBar } from '../util/progress.js';
-import { clipByGlobalNorm, clipPerVariable, globalNorm } from './clip.js';
+import { clipAsRecipe } from './clip.js';
 import { readDataFile } from './data.js';
-import { AdamOptimizer, decaysByDefault } from './optimizer.js';
+import { AdamOptimizer, adamOptionsOf } from './optimizer.js';
 import { assertModelDirReplaceable, openRunFolder, planRunFolder } from './run-folder.js';
 import { writeRunReport } from './run-report.js';
 import { makeSchedule, warmupFromRatio } from './schedule.js';
@@ -122,13 +122,7 @@ export async function runMlm(recipe: Recipe, opts: TrainOptions = {}): Promise<T
   const unfrozen = new Set(encoder.trainableVariables());
   for (const [name, v] of encoder.transformer.weights) if (unfrozen.has(v) && !name.startsWith('pooler.')) trainable.set(name, v);
   for (const [name, v] of head.variables()) trainable.set(name, v);
-  const optimizer = new AdamOptimizer({
-    decoupled: recipe.optimizer.name === 'adamw',
-    betas: recipe.optimizer.betas,
-    eps: recipe.optimizer.eps,
-    weightDecay: recipe.optimizer.weight_decay,
-    decays: recipe.optimizer.decay_bias_and_norm ? undefined : decaysByDefault,
-  });
+  const optimizer = new AdamOptimizer(adamOptionsOf(recipe));
   const examples = train.map((text) => ({ texts: [text] }));
   const batchesOf = (epoch: number) => makeBatches(examples, t.batch_size, { shuffle: t.shuffle, seed: t.seed, epoch });
   const perEpoch = batchesOf(0).length;
@@ -176,15 +170,7 @@ export async function runMlm(recipe: Recipe, opts: TrainOptions = {}): Promise<T
           const { sum, count } = maskedLmLoss(model, tokens, masked);
           return tf.div(sum, count) as tf.Scalar;
         }, varList);
-        let named = new Map<string, tf.Tensor>(Object.entries(grads).map(([k, g]) => [byVar.get(k)!, g]));
-        let norm: tf.Scalar;
-        const clip = recipe.optimizer.clip_grad_norm;
-        if (clip !== null) {
-          const c = recipe.optimizer.clip_scope === 'global' ? clipByGlobalNorm(named, clip) : clipPerVariable(named, clip);
-          for (const g of named.values()) g.dispose();
-          named = c.grads;
-          norm = c.norm;
-        } else norm = globalNorm(named);
+        const { grads: named, norm } = clipAsRecipe(new Map<string, tf.Tensor>(Object.entries(grads).map(([k, g]) => [byVar.get(k)!, g])), recipe.optimizer);
         const [lv, nv] = await Promise.all([value.data(), norm.data()]);
         if (!Number.isFinite(lv[0]) || !Number.isFinite(nv[0])) throw new UserError(`task mlm: the loss became ${lv[0]} at step ${state.step + 1}; lower optimizer.lr or set optimizer.clip_grad_norm`);
         optimizer.apply(trainable, named, lr);

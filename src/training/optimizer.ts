@@ -16,6 +16,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { readToHost } from '../backend/index.js';
+import type { Recipe } from '../recipe/index.js';
 
 export interface AdamOptions {
   /** 'adamw' decays weights directly; 'adam' adds wd * p to the gradient (torch semantics). */
@@ -39,6 +40,12 @@ export function decaysByDefault(name: string): boolean {
   const lower = name.toLowerCase();
   if (['bias', 'layernorm', 'rmsnorm'].some((s) => lower.includes(s))) return false;
   return !/(^|\.)[a-z_]*layer_norm\.[a-z]+$/.test(lower);
+}
+
+/** The recipe's optimizer.* keys as Adam options (every task's optimizer is built from these). */
+export function adamOptionsOf(recipe: Recipe): AdamOptions {
+  const o = recipe.optimizer;
+  return { decoupled: o.name === 'adamw', betas: o.betas, eps: o.eps, weightDecay: o.weight_decay, decays: o.decay_bias_and_norm ? undefined : decaysByDefault };
 }
 
 /** What a checkpoint stores: the step and, per variable name, m and v. */

@@ -20,7 +20,7 @@ import type { ScatterData } from '../evaluation/report.js';
 import { recipeFromYaml, recipeToYaml, type Recipe } from '../recipe/index.js';
 import { appendFileNamed, writeFileAtomic } from '../util/fs.js';
 import { progressBar, type Progress } from '../util/progress.js';
-import { AdamOptimizer, decaysByDefault, type OptimizerState } from './optimizer.js';
+import { AdamOptimizer, adamOptionsOf, type OptimizerState } from './optimizer.js';
 import { HostAdamW } from '../engine/adamw.js';
 import { encoderSpec, encoderWeights } from '../engine/onnx/encoder.js';
 import { OnnxTrainingEngine } from '../engine/onnx/training.js';
@@ -32,7 +32,7 @@ import type { AdapterFiles } from '../models/sentence-encoder.js';
 import { applyRecipeToEncoder, evaluationDims, withColumnPrompts } from './embedding-options.js';
 import { cachedVariableGrads, usesMiniBatches } from './cached-step.js';
 import { makeSchedule, warmupFromRatio, type Schedule } from './schedule.js';
-import { clipByGlobalNorm, clipPerVariable, globalNorm } from './clip.js';
+import { clipAsRecipe } from './clip.js';
 import { latestCheckpoint, loadCheckpoint, saveCheckpoint, cleanStale, type TensorIndexEntry } from './checkpoint.js';
 import { restore, snapshot, type Snapshot } from './weights.js';
 import { TensorBoardWriter } from './tensorboard.js';
@@ -146,13 +146,7 @@ export async function train(recipe: Recipe, opts: TrainOptions = {}): Promise<Tr
   const lora = recipe.model.lora ? await LoraTraining.attach(encoder, recipe.model.lora, recipe.training.seed) : null;
   const all = lora ? lora.withAdapters(encoder.namedWeights()) : encoder.namedWeights();
   const trainable = lora ? lora.variables : trainableByName(encoder, all);
-  const adam = {
-    decoupled: recipe.optimizer.name === 'adamw',
-    betas: recipe.optimizer.betas,
-    eps: recipe.optimizer.eps,
-    weightDecay: recipe.optimizer.weight_decay,
-    decays: recipe.optimizer.decay_bias_and_norm ? undefined : decaysByDefault,
-  };
+  const adam = adamOptionsOf(recipe);
   // The onnx engine keeps the weights and steps them on the host (same update, bit for bit).
   const optimizer = opts.engine === 'onnx' ? new HostAdamW(adam) : new AdamOptimizer(adam);
   let engine: TrainingEngine | null = null;
@@ -458,16 +452,9 @@ async function stepOnce(
     grads = scaled;
   }
   if (lora) grads = await lora.adapterGrads(grads);
-  let normT: tf.Scalar;
-  const clip = recipe.optimizer.clip_grad_norm;
-  if (clip !== null) {
-    const clipped = recipe.optimizer.clip_scope === 'global' ? clipByGlobalNorm(grads, clip) : clipPerVariable(grads, clip);
-    for (const g of grads.values()) g.dispose();
-    grads = clipped.grads;
-    normT = clipped.norm;
-  } else {
-    normT = globalNorm(grads);
-  }
+  const clipped = clipAsRecipe(grads, recipe.optimizer);
+  grads = clipped.grads;
+  const normT = clipped.norm;
   const [lossValues, normValue] = await Promise.all([Promise.all(values.map((v) => v.data())), normT.data()]);
   for (const t of [...values, normT]) t.dispose();
   assertBackendHealthy();
