@@ -8,20 +8,11 @@ import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/index.js';
 import { createLoss, LOSS_NAMES } from '../src/losses/index.js';
 import { ConfigError } from '../src/errors.js';
+import { values } from './helpers/values.js';
 
 before(async () => {
   await initBackend('cpu', { quiet: true });
 });
-
-function values(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = (s / 2 ** 32) * 2 - 1;
-  }
-  return out;
-}
 
 const N = 4;
 const D = 3;
@@ -33,6 +24,7 @@ const CASES: { name: string; cols: number; labels: number[] | null; params?: Rec
   { name: 'online_contrastive', cols: 2, labels: [1, 0, 1, 0], params: { margin: 1.5 } },
   { name: 'multiple_negatives_ranking', cols: 2, labels: null, params: { scale: 5 } },
   { name: 'multiple_negatives_ranking', cols: 3, labels: null },
+  { name: 'multiple_negatives_ranking', cols: 5, labels: null },
   { name: 'cosent', cols: 2, labels: [0.9, 0.1, 0.5, 0.3] },
   { name: 'angle', cols: 2, labels: [0.9, 0.1, 0.5, 0.3] },
   { name: 'multiple_negatives_symmetric_ranking', cols: 2, labels: null, params: { scale: 5 } },
@@ -113,7 +105,8 @@ describe('registry and parameters', () => {
       return [l.columns, l.maxColumns, l.needsLabel];
     };
     assert.deepEqual(shape('cosine_mse'), [2, 2, true]);
-    assert.deepEqual(shape('multiple_negatives_ranking'), [2, 3, false]);
+    assert.deepEqual(shape('multiple_negatives_ranking'), [2, 66, false]);
+    assert.deepEqual(shape('multiple_negatives_symmetric_ranking'), [2, 3, false]);
     assert.deepEqual(shape('triplet'), [3, 3, false]);
   });
 });
@@ -123,7 +116,9 @@ describe('invalid inputs', () => {
   test('wrong column count -> ConfigError naming the loss', () => {
     const embs = e2();
     assert.throws(() => createLoss('triplet').lossFromEmbeddings(embs, null), /loss triplet: needs 3 text columns per example, got 2/);
-    assert.throws(() => createLoss('multiple_negatives_ranking').lossFromEmbeddings([embs[0]], null), /needs 2-3 text columns/);
+    assert.throws(() => createLoss('multiple_negatives_ranking').lossFromEmbeddings([embs[0]], null), /needs 2-66 text columns per example, got 1/);
+    assert.throws(() => createLoss('multiple_negatives_ranking').lossFromEmbeddings(Array(67).fill(embs[0]), null), /needs 2-66 text columns per example, got 67/);
+    assert.throws(() => createLoss('multiple_negatives_symmetric_ranking').lossFromEmbeddings([...embs, embs[0], embs[1]], null), /needs 2-3 text columns per example, got 4/);
     tf.dispose(embs);
   });
   test('missing labels -> ConfigError', () => {

@@ -114,6 +114,8 @@ describe('random batches vs plain-number formulas', () => {
   const U = matrix(r, n, d);
   const V = matrix(r, n, d);
   const W = matrix(r, n, d);
+  const X = matrix(r, n, d);
+  const Y = matrix(r, n, d);
   const scores = [0.9, 0.1, 0.5, 0.3, 0.75];
   const binary = [1, 0, 1, 0, 1];
 
@@ -146,10 +148,13 @@ describe('random batches vs plain-number formulas', () => {
     const want = hardPos.reduce((s, x) => s + x * x, 0) + hardNeg.reduce((s, x) => s + relu(0.5 - x) ** 2, 0);
     near(run('online_contrastive', [U, V], binary), want);
   });
-  test('multiple_negatives_ranking (2 and 3 columns) = mean cross-entropy over 20*cos', () => {
+  test('multiple_negatives_ranking (2, 3 and 5 columns) = mean cross-entropy over 20*cos', () => {
     const ce = (cands: Vec[]) => mean(U.map((u, i) => lse(cands.map((c) => 20 * cos(u, c))) - 20 * cos(u, cands[i])));
     near(run('multiple_negatives_ranking', [U, V], null), ce(V), 1e-4);
     near(run('multiple_negatives_ranking', [U, V, W], null), ce([...V, ...W]), 1e-4);
+    // (anchor, positive, negative_1, negative_2, negative_3): every negative column adds n candidates
+    near(run('multiple_negatives_ranking', [U, V, W, X, Y], null), ce([...V, ...W, ...X, ...Y]), 1e-4);
+    assert.ok(Math.abs(run('multiple_negatives_ranking', [U, V, W, X, Y], null) - ce([...V, ...W])) > 1e-2, 'the extra negatives change the loss');
     near(run('multiple_negatives_ranking', [U, V], null, { scale: 5 }), mean(U.map((u, i) => lse(V.map((c) => 5 * cos(u, c))) - 5 * cos(u, V[i]))), 1e-4);
   });
   test('cosent = log(1 + sum_{y_i<y_j} exp(20 (cos_i - cos_j)))', () => {

@@ -332,6 +332,45 @@ describe('CLI', () => {
     }
   });
 
+  test('an n-tuple file mined with --num-negatives 3 trains a 2-step multiple_negatives_ranking run on all 5 columns', { timeout: 120_000 }, () => {
+    const tuples = join(dir, 'tuples3.csv');
+    const r = runCli(['data', 'mine-negatives', '--model', 'builtin:tiny', '--input', pairsCsv, '--positive-threshold', '1', '--out', tuples, '--output-format', 'n-tuple', '--num-negatives', '3', '--backend', 'cpu']);
+    assert.equal(r.code, 0, r.stderr);
+    const table = readTable(tuples);
+    assert.deepEqual(table.header, ['anchor', 'positive', 'negative_1', 'negative_2', 'negative_3']);
+    assert.equal(table.rows.length, jobs.length);
+    // The same run on (anchor, positive, negative_1) and on all five columns: the extra negatives are candidates, so the first loss is larger.
+    // Every negative here is another pair's positive, so no_duplicates would keep hardly two rows together: off, the batches are the same in both runs.
+    const firstLoss = (texts: string[], name: string): number => {
+      const recipe = join(dir, `${name}.yaml`);
+      writeFileSync(
+        recipe,
+        [
+          'model: { base: "builtin:tiny", max_seq_length: 16 }',
+          `data: { train: "${tuples}", columns: { texts: [${texts.join(', ')}], label: null } }`,
+          'loss: { name: multiple_negatives_ranking }',
+          'training: { batch_size: 2, epochs: 1, max_steps: 2, seed: 3, log_every: 1, shuffle: false, no_duplicates: false }',
+          `output: { dir: "${join(dir, name)}" }`,
+        ].join('\n') + '\n',
+      );
+      const t = runCli([recipe, '--backend', 'cpu']);
+      assert.equal(t.code, 0, t.stderr);
+      const steps = readFileSync(join(dir, name, 'metrics.jsonl'), 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { step?: number; loss?: number })
+        .filter((m) => typeof m.loss === 'number');
+      assert.deepEqual(
+        steps.map((m) => m.step),
+        [1, 2],
+      );
+      return steps[0].loss!;
+    };
+    const five = firstLoss(['anchor', 'positive', 'negative_1', 'negative_2', 'negative_3'], 'run-ntuple');
+    const three = firstLoss(['anchor', 'positive', 'negative_1'], 'run-triplet');
+    assert.ok(five > three + 1e-3, `5 columns: first loss ${five}, 3 columns: ${three} (more candidates, a larger cross-entropy)`);
+  });
+
   test('refuses to overwrite --out without --force, a scored file without --positive-threshold, and bad flags', { timeout: 60_000 }, () => {
     const again = runCli(['data', 'mine-negatives', '--model', 'builtin:tiny', '--input', pairsCsv, '--positive-threshold', '1', '--out', out]);
     assert.ok(isOneLineUserError(again), again.stderr);

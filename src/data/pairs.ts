@@ -1,5 +1,5 @@
 /**
- * Load training examples (2-3 texts, optional score) from a csv / tsv / jsonl file with a
+ * Load training examples (the loss's text columns, optional score) from a csv / tsv / jsonl file with a
  * column mapping, validating every row.
  *
  * A bad row (missing column, empty text, a text that is not a string (jsonl), a score that is
@@ -11,7 +11,7 @@ import { DataError } from '../errors.js';
 import { cell, headerDefault, readTable, resolveColumn, type Column, type TableFormat } from './table.js';
 
 export interface Example {
-  /** Texts in loss order: anchor, positive[, negative]. */
+  /** Texts in loss order: anchor, positive[, negatives...]. */
   texts: string[];
   label?: number;
 }

@@ -1,16 +1,16 @@
 /**
  * MultipleNegativesRankingLoss (InfoNCE with in-batch negatives): for each anchor a_i, its
  * positive p_i must score higher than every other candidate in the batch — the other
- * anchors' positives and, if given, every hard negative n_j.
+ * anchors' positives and, if given, every hard negative of every example.
  *
- *     s_ij = scale * cos(a_i, c_j),   candidates c = [p_1..p_n, n_1..n_n]     // [n, n or 2n]
+ *     s_ij = scale * cos(a_i, c_j),   candidates c = [p_1..p_n, n1_1..n1_n, ..., nk_1..nk_n]  // [n, (k+1)n]
  *     loss = 1/n * Σ_i ( logsumexp_j s_ij - s_ii )                         (cross-entropy, target i)
  *
  * | column | holds |
  * | --- | --- |
  * | 0 | anchor (e.g. query) |
  * | 1 | positive (e.g. matching passage) |
- * | 2 (optional) | hard negative for this anchor |
+ * | 2.. (optional) | hard negatives for this anchor: any number k <= 64 of columns, the same for every example (sentence-transformers' (anchor, positive, negative_1, ..., negative_k); `data mine-negatives --output-format n-tuple` writes them) |
  * | label | not used |
  *
  * Only positive pairs are needed. Training batches hold at least 2 examples (`minBatch`): with
@@ -34,10 +34,13 @@ export const MNRL_PARAMS: LossParamSpec = {
   scale: { default: 20, positive: true, why: 'inverse temperature of the softmax over cosine scores (sentence-transformers default)' },
 };
 
+/** Most hard-negative columns after (anchor, positive); a bound so a wrong mapping of a wide table is caught, not a limit of the maths. */
+export const MNRL_MAX_NEGATIVES = 64;
+
 export function createMultipleNegativesRankingLoss(params: Record<string, unknown> = {}): Loss {
   const p = resolveParams('multiple_negatives_ranking', MNRL_PARAMS, params);
   const scale = p.scale as number;
-  return defineLoss({ name: 'multiple_negatives_ranking', columns: 2, maxColumns: 3, needsLabel: false, labelRange: null, minBatch: 2, params: p }, (embeddings) => {
+  return defineLoss({ name: 'multiple_negatives_ranking', columns: 2, maxColumns: 2 + MNRL_MAX_NEGATIVES, needsLabel: false, labelRange: null, minBatch: 2, params: p }, (embeddings) => {
     const candidates = embeddings.length > 2 ? tf.concat(embeddings.slice(1), 0) : embeddings[1]; // [n*k, dim]
     // The trainer never sends such a batch (minBatch); reaching here is a bug, named as one rather than a oneHot error.
     if (candidates.shape[0] < 2) throw new Error('loss multiple_negatives_ranking: a batch of one example without a hard negative has no negative to rank against');

@@ -12,7 +12,7 @@
  * | --- | --- |
  * | 0 | anchor (e.g. question) |
  * | 1 | positive (e.g. answer) |
- * | 2 (optional) | hard negative: a candidate for the forward term only |
+ * | 2 (optional) | hard negative: a candidate for the forward term only (one column at most: sentence-transformers documents pairs and triplets for this loss, unlike MNRL's n-tuples) |
  * | label | not used |
  *
  * Suits symmetric tasks (paraphrases, STS-like pairs) where either text should find the

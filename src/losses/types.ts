@@ -10,7 +10,7 @@ import { ConfigError } from '../errors.js';
 
 export interface Loss {
   readonly name: string;
-  /** Text columns needed per example (2 or 3). */
+  /** Fewest text columns per example (1 to 3). */
   readonly columns: number;
   /** Most text columns accepted; above `columns` only for losses with optional extras (MNRL hard negatives). */
   readonly maxColumns: number;
