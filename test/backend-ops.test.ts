@@ -8,17 +8,10 @@ import assert from 'node:assert/strict';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../src/backend/index.js';
 import { activation, attention, embeddingLookup, gelu, geluTanh, layerNorm, linear, matmul } from '../src/backend/ops.js';
+import { values as valuesIn } from './helpers/values.js';
 
-/** Deterministic values in [-1.5, 1.5) without tf's RNG, so every backend sees the same inputs. */
-function values(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = (s / 2 ** 32) * 3 - 1.5;
-  }
-  return out;
-}
+/** Inputs in [-1.5, 1.5), the same on every backend. */
+const values = (n: number, seed: number): Float32Array => valuesIn(n, seed, 1.5);
 
 function close(actual: ArrayLike<number>, expected: ArrayLike<number>, what: string, atol = 2e-5, rtol = 2e-5): void {
   assert.equal(actual.length, expected.length, `${what}: length`);

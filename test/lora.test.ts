@@ -21,6 +21,7 @@ import { parseRecipe, type Recipe } from '../src/recipe/index.js';
 import { latestCheckpoint, loadCheckpoint, train } from '../src/training/index.js';
 import { isOneLineUserError, ROOT, runCli } from './helpers/cli.js';
 import { agreeAcrossBackends, TEST_BACKENDS, useBackend } from './helpers/backends.js';
+import { values } from './helpers/values.js';
 
 const FIX = join(ROOT, 'test', 'fixtures');
 const PEFT = join(FIX, 'peft');
@@ -31,17 +32,6 @@ const TEXTS = ['A man is playing a guitar.', 'Shares dropped sharply on Monday.'
 before(async () => {
   await initBackend('wasm', { quiet: true });
 });
-
-/** Deterministic values in [-1, 1). */
-function values(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = (s / 2 ** 32) * 2 - 1;
-  }
-  return out;
-}
 
 /** W + s * B A in PyTorch layout [out, in], written as the textbook product: (B A)[o][i] = sum_k B[o][k] A[k][i]. */
 function referenceMerge(w: Float32Array, a: Float32Array, b: Float32Array, nOut: number, nIn: number, r: number, s: number): Float64Array {

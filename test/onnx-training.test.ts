@@ -24,6 +24,7 @@ import { LOSS_NAMES } from '../src/recipe/schema.js';
 import { makeModelFolder, type TestArch } from './helpers/models.js';
 import { ROOT } from './helpers/cli.js';
 import { trainRecipe, writeTrainData } from './helpers/onnx-train-fixtures.js';
+import { values } from './helpers/values.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'sbert-onnx-train-'));
 const TEXTS = ['hello world, a test', 'short', 'the quick brown fox jumps over the lazy dog', 'a man plays a guitar'];
@@ -31,17 +32,6 @@ const TEXTS = ['hello world, a test', 'short', 'the quick brown fox jumps over t
 before(async () => {
   await initBackend('wasm', { quiet: true });
 });
-
-/** Deterministic values in [-1, 1). */
-function values(n: number, seed: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = (s / 2 ** 32) * 2 - 1;
-  }
-  return out;
-}
 
 /** tfjs gradients of sum(embeddings * r) by weight name. */
 function tfjsGrads(enc: SentenceEncoder, texts: string[], r: Float32Array): Map<string, Float32Array> {
