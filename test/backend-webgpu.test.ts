@@ -18,14 +18,9 @@ import { parseRecipe } from '../src/recipe/index.js';
 import { train } from '../src/training/index.js';
 import { ROOT } from './helpers/cli.js';
 import { makeModelFolder, type TestArch } from './helpers/models.js';
+import { webgpuUnavailable } from './helpers/gpu.js';
 
-let skip: string | false = false;
-try {
-  await initBackend('webgpu', { quiet: true });
-} catch (e) {
-  skip = `webgpu backend unavailable: ${(e as Error).message}`;
-}
-if (skip) console.log(`# ${skip}`);
+const skip = await webgpuUnavailable();
 
 const TEXTS = ['the quick brown fox jumps over the lazy dog', 'software developer', '', 'naïve café 日本語の文章', 'a'];
 

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { currentBackend, initBackend, tfjsBackend, trainingEngine } from '../src/backend/index.js';
-import { checkProvider, type ExecutionProvider } from '../src/engine/onnx/providers.js';
+import type { ExecutionProvider } from '../src/engine/onnx/providers.js';
 import { loadOrt, type OrtModule } from '../src/engine/onnx/runtime.js';
 import { train as trainInternal } from '../src/training/index.js';
 import { train, type RecipeInput } from '../src/index.js';
@@ -25,16 +25,14 @@ import { loadEncoder } from '../src/models/index.js';
 import { isOneLineUserError, runCli } from './helpers/cli.js';
 import { activationCases, archCases, compareWithTfjs, moduleCases, PARITY_ARCHS, PARITY_TOL, writeParityModel } from './helpers/onnx-parity.js';
 import { trainRecipe, writeTrainData } from './helpers/onnx-train-fixtures.js';
+import { ONNX_GPU_BACKENDS, onnxProviderUnavailable } from './helpers/gpu.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'sbert-onnx-gpu-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 const input = join(tmp, 'texts.txt');
 writeFileSync(input, 'a nurse cares for patients\nsoftware developer\n\nGrüße aus Köln\n');
 
-const GPU_BACKENDS: [string, ExecutionProvider][] = [
-  ['onnx-webgpu', 'webgpu'],
-  ['onnx-cuda', 'cuda'],
-];
+const GPU_BACKENDS = ONNX_GPU_BACKENDS;
 
 /** Per provider: why it cannot run here (the skip reason), or false. */
 const unusable = new Map<ExecutionProvider, string | false>();
@@ -47,9 +45,7 @@ const created: unknown[] = [];
 before(async () => {
   ort = await loadOrt();
   for (const [name, provider] of GPU_BACKENDS) {
-    const why = await checkProvider(ort, provider);
-    unusable.set(provider, why ? `${name}: onnxruntime's ${provider} execution provider ${why}` : false);
-    if (why) process.stdout.write(`# ${name} skipped where it needs the provider: ${why}\n`);
+    unusable.set(provider, await onnxProviderUnavailable(ort, name, provider));
   }
   originalCreate = ort.InferenceSession.create;
   const create = originalCreate.bind(ort.InferenceSession) as (...a: unknown[]) => Promise<unknown>;
