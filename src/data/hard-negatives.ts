@@ -40,6 +40,7 @@ import { exactSearch, rowNorms } from '../search/exact.js';
 import { DEFAULT_PARAMS, HnswIndex } from '../search/hnsw-index.js';
 import type { Encoder } from '../models/types.js';
 import { progressBar, type Progress } from '../util/progress.js';
+import { cosine } from '../similarity/index.js';
 
 export interface AnchorPositive {
   anchor: string;
@@ -215,18 +216,6 @@ function plan(input: readonly AnchorPositive[], extra: readonly string[]): Plan 
     return ids;
   });
   return { pairs, duplicatePairs: input.length - pairs.length, anchors, anchorOf, corpus, corpusId, excluded, pairsOf };
-}
-
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let d = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    d += a[i] * b[i];
-    na += a[i] * a[i];
-    nb += b[i] * b[i];
-  }
-  return d / Math.max(Math.sqrt(na * nb), 1e-12);
 }
 
 /** The k nearest corpus entries of a query that are not excluded, best first, as (corpus id, score). */
