@@ -20,8 +20,8 @@ import { train } from '../src/training/index.js';
 import { buildIndex, addToIndex, searchIndex } from '../src/index.js';
 import { indexedView } from '../src/search/index.js';
 import { readNpy } from '../src/util/npy.js';
-import { spawn } from 'node:child_process';
-import { BIN, ROOT, isOneLineUserError, runCli } from './helpers/cli.js';
+import { ROOT, isOneLineUserError, runCli } from './helpers/cli.js';
+import { startServe } from './helpers/serve.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'prompts-test-'));
 test.after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -139,28 +139,13 @@ test('an index records its dim and prompts: items get the document prompt, queri
 
 /** `sbert-train serve` on DIR: the results of one GET /search, then SIGTERM. */
 async function serveOnce(dir: string, q: string): Promise<Array<{ id: string; text: string; score: number }>> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--index', dir, '--port', '0', '--reload', '0', '--backend', 'wasm'], { env: { ...process.env, SBERT_NO_PROGRESS: '1' } });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  const serve = startServe(['--index', dir, '--port', '0', '--reload', '0', '--backend', 'wasm']);
   try {
-    const url = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      const timer = setTimeout(() => reject(new Error(`no URL printed; stderr: ${stderr}`)), 90_000);
-      child.stdout.on('data', (d: Buffer) => {
-        out += d.toString();
-        const m = /at (http:\/\/[^\s]+\/)/.exec(out);
-        if (m) {
-          clearTimeout(timer);
-          resolve(m[1]);
-        }
-      });
-      void exited.then((c) => reject(new Error(`serve exited ${c}: ${stderr}`)));
-    });
+    const url = await serve.url;
     return ((await (await fetch(`${url}search?q=${encodeURIComponent(q)}&k=3`)).json()) as { results: Array<{ id: string; text: string; score: number }> }).results;
   } finally {
-    child.kill('SIGTERM');
-    await exited;
+    serve.child.kill('SIGTERM');
+    await serve.exited;
   }
 }
 

@@ -1,11 +1,11 @@
 /** `sbert-train serve` as a user runs it: a child process on a free loopback port. */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BIN, runCli, isOneLineUserError } from './helpers/cli.js';
+import { runCli, isOneLineUserError } from './helpers/cli.js';
+import { startServe } from './helpers/serve.js';
 import { initBackend } from '../src/backend/index.js';
 import { builtinEncoder } from '../src/models/index.js';
 import { HnswIndex, embedInto, modelRef } from '../src/search/index.js';
@@ -27,22 +27,9 @@ before(async () => {
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 test('serve binds to 127.0.0.1 by default, answers the API, picks up index add, and stops cleanly on SIGTERM', async () => {
-  const child = spawn(process.execPath, [BIN, 'serve', '--index', idx, '--port', '0', '--reload', '0.2'], { env: { ...process.env, SBERT_NO_PROGRESS: '1' } });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`no URL printed; stderr: ${stderr}`)), 90_000);
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /at (http:\/\/[^\s]+\/)/.exec(out);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    child.on('exit', (c) => reject(new Error(`serve exited ${c}: ${stderr}`)));
-  });
+  const serve = startServe(['--index', idx, '--port', '0', '--reload', '0.2']);
+  const { child } = serve;
+  const url = await serve.url;
   try {
     assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
     assert.deepEqual(await (await fetch(`${url}health`)).json(), { status: 'ok', count: 3 });
@@ -57,13 +44,12 @@ test('serve binds to 127.0.0.1 by default, answers the API, picks up index add, 
       await new Promise((res) => setTimeout(res, 100));
       count = ((await (await fetch(`${url}health`)).json()) as { count: number }).count;
     }
-    assert.equal(count, 4, `the served index did not pick up index add; stderr: ${stderr}`);
+    assert.equal(count, 4, `the served index did not pick up index add; stderr: ${serve.stderr()}`);
     assert.equal((await (await fetch(`${url}search?q=beekeeper&k=1`)).json()).results[0].id, 'j3');
-    assert.match(stderr, /reloaded .* 4 items/);
+    assert.match(serve.stderr(), /reloaded .* 4 items/);
   } finally {
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
     child.kill('SIGTERM');
-    assert.equal(await exited, 0, stderr);
+    assert.equal(await serve.exited, 0, serve.stderr());
   }
 });
 
