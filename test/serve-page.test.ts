@@ -30,12 +30,17 @@ before(async () => {
 
 after(() => new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve())));
 
-test('typing a query in the page shows results with similarities, best first', { skip, timeout: 60_000 }, async () => {
+/** Debian's Chromium, headless, kept off the network. */
+async function launchChromium() {
   const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({
+  return chromium.launch({
     executablePath: CHROMIUM,
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
   });
+}
+
+test('typing a query in the page shows results with similarities, best first', { skip, timeout: 60_000 }, async () => {
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     const errors: string[] = [];
@@ -69,11 +74,7 @@ test('typing a query in the page shows results with similarities, best first', {
 });
 
 test('/?q=...&k=... fills the box and searches on load; a search from the box goes into the address', { skip, timeout: 60_000 }, async () => {
-  const { chromium } = await import('playwright-core');
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  const browser = await launchChromium();
   try {
     const page = await browser.newPage();
     const errors: string[] = [];
