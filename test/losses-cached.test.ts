@@ -28,6 +28,7 @@ import type { Example } from '../src/training/data.js';
 import { TEST_BACKENDS } from './helpers/backends.js';
 import { ONNX_GPU_BACKENDS, onnxProviderUnavailable, webgpuUnavailable } from './helpers/gpu.js';
 import { ROOT } from './helpers/cli.js';
+import { relativeErrors } from './helpers/grads.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'sbert-cached-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
@@ -72,29 +73,6 @@ async function byName(enc: SentenceEncoder, grads: tf.NamedTensorMap): Promise<M
   return out;
 }
 
-/**
- * Per weight: max|a - b| / max|a|. A gradient that is zero in exact arithmetic (the attention
- * key bias: softmax ignores a constant added to a row) is rounding noise on both sides, so the
- * scale has a floor of 1e-3 of the largest gradient of `ref` (as test/onnx-training.test.ts).
- */
-function perWeight(ref: Map<string, Float32Array>, got: Map<string, Float32Array>): Map<string, number> {
-  let globalMax = 0;
-  for (const g of ref.values()) for (const x of g) globalMax = Math.max(globalMax, Math.abs(x));
-  const out = new Map<string, number>();
-  for (const [k, a] of ref) {
-    const b = got.get(k)!;
-    assert.equal(b.length, a.length, k);
-    let diff = 0;
-    let scale = 1e-3 * globalMax;
-    for (let i = 0; i < a.length; i++) {
-      diff = Math.max(diff, Math.abs(a[i] - b[i]));
-      scale = Math.max(scale, Math.abs(a[i]));
-    }
-    out.set(k, diff / scale);
-  }
-  return out;
-}
-
 const relative = (a: number, b: number) => Math.abs(a - b) / Math.max(Math.abs(a), 1e-12);
 
 /** ||a - b|| / ||a|| over all weights' gradients together. */
@@ -123,8 +101,8 @@ function wholeRelative(ref: Map<string, Float32Array>, got: Map<string, Float32A
 function assertSameGradients(label: string, ref: { value: number; grads: Map<string, Float32Array> }, reordered: Map<string, Float32Array>[], got: { value: number; grads: Map<string, Float32Array> }): void {
   const lossDiff = relative(ref.value, got.value);
   const whole = wholeRelative(ref.grads, got.grads);
-  const diffs = perWeight(ref.grads, got.grads);
-  const noise = reordered.map((r) => perWeight(ref.grads, r)).reduce(maxOf);
+  const diffs = relativeErrors(ref.grads, got.grads);
+  const noise = reordered.map((r) => relativeErrors(ref.grads, r)).reduce(maxOf);
   let worst = '';
   for (const [name, d] of diffs) {
     const allowed = Math.max(1e-5, 2 * noise.get(name)!);

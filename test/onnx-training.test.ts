@@ -25,6 +25,7 @@ import { makeModelFolder, type TestArch } from './helpers/models.js';
 import { ROOT } from './helpers/cli.js';
 import { trainRecipe, writeTrainData } from './helpers/onnx-train-fixtures.js';
 import { values } from './helpers/values.js';
+import { relativeErrors } from './helpers/grads.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'sbert-onnx-train-'));
 const TEXTS = ['hello world, a test', 'short', 'the quick brown fox jumps over the lazy dog', 'a man plays a guitar'];
@@ -58,22 +59,9 @@ async function onnxGrads(engine: OnnxTrainingEngine, enc: SentenceEncoder, texts
  * scale has a floor of 1e-3 of the largest gradient.
  */
 function compareGrads(ref: Map<string, Float32Array>, got: Map<string, Float32Array>): { worst: number; name: string } {
-  let globalMax = 0;
-  for (const g of ref.values()) for (const x of g) globalMax = Math.max(globalMax, Math.abs(x));
   let worst = 0;
   let worstName = '';
-  for (const [name, a] of ref) {
-    const b = got.get(name);
-    assert.ok(b, `onnx gives no gradient for ${name}`);
-    assert.equal(b.length, a.length, name);
-    let diff = 0;
-    let scale = 1e-3 * globalMax;
-    for (let i = 0; i < a.length; i++) {
-      diff = Math.max(diff, Math.abs(a[i] - b[i]));
-      scale = Math.max(scale, Math.abs(a[i]));
-    }
-    if (diff / scale > worst) [worst, worstName] = [diff / scale, name];
-  }
+  for (const [name, e] of relativeErrors(ref, got, 'onnx')) if (e > worst) [worst, worstName] = [e, name];
   return { worst, name: worstName };
 }
 
