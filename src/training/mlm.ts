@@ -80,13 +80,13 @@ export function maskedLmLoss(model: MaskedLm, batch: TokenBatch, masked: { input
   });
 }
 
-/** The masking options for an encoder's tokenizer and the recipe. */
-function maskingFor(encoder: SentenceEncoder, recipe: Recipe, rng: () => number): MaskingOptions {
+/** The masking options for an encoder's tokenizer and the recipe, less the random source (read once per run: tokenizer.json can be large). */
+function maskingFor(encoder: SentenceEncoder, recipe: Recipe): Omit<MaskingOptions, 'rng'> {
   const v = encoder.tokenizer.mlmVocabulary();
   if (v.maskId === null) throw new ModelError(`${encoder.source}: its tokenizer has no mask token, so it cannot be trained as a masked language model`);
   const tj = encoder.tokenizer.files.get('tokenizer.json');
   const wordPiece = tj ? (JSON.parse(tj.toString('utf8')) as { model?: { type?: string } }).model?.type === 'WordPiece' : false;
-  return { probability: recipe.mlm.probability, wholeWord: recipe.mlm.whole_word, maskId: v.maskId, vocabSize: encoder.config.vocabSize, specialIds: v.specialIds, startsWord: wordStarts(v.token, wordPiece), rng };
+  return { probability: recipe.mlm.probability, wholeWord: recipe.mlm.whole_word, maskId: v.maskId, vocabSize: encoder.config.vocabSize, specialIds: v.specialIds, startsWord: wordStarts(v.token, wordPiece) };
 }
 
 /** The texts of one data file: lines of a .txt file, or every text column of a table. */
@@ -117,11 +117,14 @@ export async function runMlm(recipe: Recipe, opts: TrainOptions = {}): Promise<T
   const { encoder, head } = model;
   if (recipe.model.max_seq_length !== null) encoder.setMaxSeqLength(recipe.model.max_seq_length);
   if (t.freeze.embeddings || t.freeze.layers > 0) encoder.freeze({ embeddings: t.freeze.embeddings, layers: t.freeze.layers });
+  const masking = maskingFor(encoder, recipe);
   log(`mlm: ${train.length} training texts${dev ? `, ${dev.length} held out` : ''}; ${model.headFrom === 'checkpoint' ? "the checkpoint's own MLM head" : 'a new MLM head tied to the word embeddings'}`);
   const trainable = new Map<string, tf.Variable>();
   const unfrozen = new Set(encoder.trainableVariables());
   for (const [name, v] of encoder.transformer.weights) if (unfrozen.has(v) && !name.startsWith('pooler.')) trainable.set(name, v);
   for (const [name, v] of head.variables()) trainable.set(name, v);
+  const varList = [...trainable.values()];
+  const byVar = new Map([...trainable].map(([name, v]) => [v.name, name]));
   const optimizer = new AdamOptimizer(adamOptionsOf(recipe));
   const examples = train.map((text) => ({ texts: [text] }));
   const batchesOf = (epoch: number) => makeBatches(examples, t.batch_size, { shuffle: t.shuffle, seed: t.seed, epoch });
@@ -163,9 +166,7 @@ export async function runMlm(recipe: Recipe, opts: TrainOptions = {}): Promise<T
         if (opts.signal?.aborted) throw new TrainingAborted(`interrupted at step ${state.step}; task mlm writes no checkpoints, so the run starts again`);
         const lr = schedule.lrAt(state.step);
         const tokens = encoder.tokenize(batch.map((e) => e.texts[0]));
-        const masked = maskTokens(tokens, maskingFor(encoder, recipe, seedrandom(`mlm:${t.seed}:${state.step}`)));
-        const varList = [...trainable.values()];
-        const byVar = new Map([...trainable].map(([name, v]) => [v.name, name]));
+        const masked = maskTokens(tokens, { ...masking, rng: seedrandom(`mlm:${t.seed}:${state.step}`) });
         const { value, grads } = tf.variableGrads(() => {
           const { sum, count } = maskedLmLoss(model, tokens, masked);
           return tf.div(sum, count) as tf.Scalar;
@@ -228,12 +229,13 @@ export async function runMlm(recipe: Recipe, opts: TrainOptions = {}): Promise<T
 /** exp(mean cross-entropy) over the held-out texts' masked tokens, with one fixed (seeded) masking. */
 export async function heldOutPerplexity(model: MaskedLm, texts: string[], recipe: Recipe): Promise<{ perplexity: number; dev_loss: number }> {
   const rng = seedrandom(`mlm-eval:${recipe.training.seed}`);
+  const masking = maskingFor(model.encoder, recipe);
   const size = recipe.evaluation.batch_size;
   let sum = 0;
   let count = 0;
   for (let i = 0; i < texts.length; i += size) {
     const tokens = model.encoder.tokenize(texts.slice(i, i + size));
-    const masked = maskTokens(tokens, maskingFor(model.encoder, recipe, rng));
+    const masked = maskTokens(tokens, { ...masking, rng });
     const r = maskedLmLoss(model, tokens, masked);
     sum += (await r.sum.data())[0];
     r.sum.dispose();
