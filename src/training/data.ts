@@ -57,13 +57,14 @@ const MAX_LISTED = 5;
 
 /**
  * One data file with the recipe's column mapping (or a dataset's own, `mapping`), its labels
- * checked against `loss`, and its fingerprint.
+ * checked against `loss` (null: a task whose labels no loss reads, such as distill's scores for
+ * its closing comparison), and its fingerprint.
  */
 export function readDataFile(
   recipe: Recipe,
   key: DataKey,
   file: string,
-  loss: Loss,
+  loss: Loss | null,
   mapping: Pick<TrainDataset, 'columns' | 'format' | 'header' | 'score_scale'> = recipe.data,
 ): { examples: Example[]; fingerprint: DataFingerprint } {
   const d = { ...mapping, on_bad_row: recipe.data.on_bad_row };
@@ -78,7 +79,7 @@ export function readDataFile(
   if (skipped > 0 && warnings.length === 0) process.stderr.write(`${file}: skipped ${skipped} bad row(s) (data.on_bad_row: skip)\n`);
   if (examples.length === 0) throw new DataError(`${file}: no examples found`);
   const sha256 = createHash('sha256').update(readFileSync(file)).digest('hex');
-  if (loss.needsLabel && loss.labelRange) checkLabels(`data.${key} ${file}`, file, examples, lines, loss.name, loss.labelRange, d.score_scale !== null);
+  if (loss?.needsLabel && loss.labelRange) checkLabels(`data.${key} ${file}`, file, examples, lines, loss.name, loss.labelRange, d.score_scale !== null);
   return { examples, fingerprint: { file, rows: examples.length, sha256 } };
 }
 

@@ -58,7 +58,7 @@ export async function runDistill(recipe: Recipe, opts: TrainOptions = {}): Promi
   let disposeLoss = () => {};
   try {
     const base = recipe.distill.teacher === null ? teacher : await loadEncoder(recipe.model.base, { seed: recipe.training.seed });
-    student = recipe.distill.student.layers === null ? (base === teacher ? await copyOf(teacher) : base) : await selectLayers(base, recipe.distill.student.layers);
+    student = recipe.distill.student.layers === null ? (base === teacher ? await selectLayers(teacher, null) : base) : await selectLayers(base, recipe.distill.student.layers);
     if (base !== teacher && base !== student) base.dispose();
     const studentDim = studentWidth(recipe, student);
     if (studentDim !== teacher.dim) {
@@ -119,13 +119,10 @@ export async function runDistill(recipe: Recipe, opts: TrainOptions = {}): Promi
 
 /** The recipe's train / dev / test files as read (texts and any scores), with their fingerprints. */
 function readSplits(recipe: Recipe): { train: Example[]; dev: Example[] | null; test: Example[] | null; devFile: string | null; testFile: string | null; fingerprints: DataFingerprints } {
-  // Labels are read only to score pairs for the comparison; the loss needs none of them.
-  const { loss, dispose } = createTeacherMseLoss({ data: new Float32Array(1), dim: 1 });
-  dispose();
   const fingerprints: DataFingerprints = {};
   const load = (key: 'train' | 'dev' | 'test', file: string | null): Example[] | null => {
     if (file === null) return null;
-    const r = readDataFile(recipe, key, file, loss);
+    const r = readDataFile(recipe, key, file, null); // labels only score pairs for the comparison: no loss reads them
     fingerprints[key] = r.fingerprint;
     return r.examples;
   };
@@ -137,13 +134,9 @@ function studentWidth(recipe: Recipe, student: SentenceEncoder): number {
   return recipe.model.dense?.out_features ?? student.dim;
 }
 
-/** A separate copy of an encoder (the student must not share weights with the teacher). */
-async function copyOf(encoder: SentenceEncoder): Promise<SentenceEncoder> {
-  return selectLayers(encoder, null);
-}
-
 /**
- * A copy of `encoder` that keeps only the transformer layers `layers` (in the order given),
+ * A copy of `encoder` (the student must not share weights with the teacher) that keeps only the
+ * transformer layers `layers` (in the order given; null: all),
  * renumbered 0..k-1, with everything else (embeddings, pooling, Dense, Normalize, tokenizer)
  * as it was. Written to a scratch folder in the sentence-transformers layout and loaded back,
  * so the student is an ordinary model folder of the same architecture.

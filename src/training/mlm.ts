@@ -28,7 +28,6 @@ import { readToHost } from '../backend/index.js';
 import { makeBatches, validationSplit } from '../data/index.js';
 import { maskTokens, wordStarts, type MaskingOptions } from '../data/masking.js';
 import { DataError, ModelError, TrainingAborted, UserError } from '../errors.js';
-import { createLoss } from '../losses/index.js';
 import { resolveModelFolder } from '../models/hub.js';
 import { loadEncoder } from '../models/index.js';
 import { MlmHead, mlmHeadNames } from '../models/mlm-head.js';
@@ -96,9 +95,9 @@ export function readTexts(recipe: Recipe, key: 'train' | 'dev', file: string): s
     if (texts.length === 0) throw new DataError(`${file}: no texts found (one text a line)`);
     return texts;
   }
-  // Labels are not read: the mapping's label column is left out. The loss only decides label checks (none without labels).
+  // Labels are not read: the mapping's label column is left out.
   const mapping = { columns: { texts: recipe.data.columns.texts, label: null }, format: recipe.data.format, header: recipe.data.header, score_scale: null };
-  const { examples } = readDataFile(recipe, key, file, createLoss('multiple_negatives_ranking'), mapping);
+  const { examples } = readDataFile(recipe, key, file, null, mapping);
   return examples.flatMap((e) => e.texts).filter((t) => t.trim().length > 0);
 }
 
