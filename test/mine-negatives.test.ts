@@ -383,3 +383,21 @@ describe('CLI', () => {
     assert.match(range.stderr, /--range-max 5 - --range-min 4 leaves 1 candidate ranks, fewer than --num-negatives 2/);
   });
 });
+
+test('encoderEmbed: a model with prompts embeds anchors with its query prompt and the corpus with its document prompt', async () => {
+  const seen: { texts: string[]; prompt?: string }[] = [];
+  const fake = (prompts?: Record<string, string>) => ({
+    ...(prompts ? { prompts: { prompts, defaultPromptName: null }, promptFor: (o: { prompt?: string }) => o.prompt ?? '' } : {}),
+    encode: async (texts: string[], o: { prompt?: string } = {}) => {
+      seen.push({ texts, prompt: o.prompt });
+      return texts.map(() => Float32Array.of(1, 0));
+    },
+  });
+  const embed = encoderEmbed(fake({ query: 'query: ', passage: 'passage: ' }));
+  await embed(['a'], 'query');
+  await embed(['b'], 'document');
+  assert.deepEqual(seen, [{ texts: ['a'], prompt: 'query: ' }, { texts: ['b'], prompt: 'passage: ' }]);
+  seen.length = 0;
+  await encoderEmbed(fake())(['c'], 'query');
+  assert.deepEqual(seen, [{ texts: ['c'], prompt: undefined }]);
+});

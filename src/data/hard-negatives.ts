@@ -39,6 +39,7 @@ import { DataError, UserError } from '../errors.js';
 import { exactSearch, rowNorms } from '../search/exact.js';
 import { DEFAULT_PARAMS, HnswIndex } from '../search/hnsw-index.js';
 import type { Encoder } from '../models/types.js';
+import { encoderRolePrompt, type MaybePrompted } from '../models/prompts.js';
 import { progressBar, type Progress } from '../util/progress.js';
 import { cosine } from '../similarity/index.js';
 
@@ -338,9 +339,16 @@ export async function mineHardNegatives(input: readonly AnchorPositive[], embed:
   };
 }
 
-/** An EmbedFn over an encoder: L2-normalised embeddings, with a progress bar when asked. */
-export function encoderEmbed(encoder: Pick<Encoder, 'encode'>, opts: { batchSize?: number; progress?: boolean } = {}): EmbedFn {
-  return (texts) => encoder.encode(texts, { batchSize: opts.batchSize ?? 32, normalize: true, progress: (opts.progress ?? false) && texts.length > (opts.batchSize ?? 32) });
+/**
+ * An EmbedFn over an encoder: L2-normalised embeddings, with a progress bar when asked.
+ * A model with prompts embeds anchors with its query prompt and the corpus with its document
+ * prompt, as index build does (encoderRolePrompt).
+ */
+export function encoderEmbed(encoder: Pick<Encoder, 'encode'> & MaybePrompted, opts: { batchSize?: number; progress?: boolean } = {}): EmbedFn {
+  return (texts, role) => {
+    const prompt = encoder.prompts && encoder.promptFor ? { prompt: encoderRolePrompt(encoder, role) } : {};
+    return encoder.encode(texts, { ...prompt, batchSize: opts.batchSize ?? 32, normalize: true, progress: (opts.progress ?? false) && texts.length > (opts.batchSize ?? 32) });
+  };
 }
 
 export type OutputFormat = 'triplet' | 'n-tuple';

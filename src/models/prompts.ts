@@ -75,6 +75,21 @@ export function rolePrompt(cfg: PromptConfig, role: 'query' | 'document'): strin
   return found !== undefined ? cfg.prompts[found] : resolvePrompt(cfg, {}, '');
 }
 
+/** An encoder that may know its prompts (SentenceEncoder does; a bare encoder has none). */
+export interface MaybePrompted {
+  prompts?: PromptConfig;
+  promptFor?(opts: { prompt?: string; promptName?: string }): string;
+}
+
+/**
+ * The prompt `encoder` puts before a query's / document's text (rolePrompt, checked by the
+ * model's promptFor); '' for a model without prompts. Index build and mining both use it.
+ */
+export function encoderRolePrompt(encoder: MaybePrompted, role: 'query' | 'document'): string {
+  if (!encoder.prompts || !encoder.promptFor) return '';
+  return encoder.promptFor({ prompt: rolePrompt(encoder.prompts, role) });
+}
+
 /** A --dim / dims value must be a whole number from 1 to the model's embedding size. */
 export function checkTruncateDim(dim: number, modelDim: number, what: string, source: string): void {
   if (!Number.isInteger(dim) || dim < 1) throw new UserError(`${what} must be a whole number >= 1, got ${dim}`);

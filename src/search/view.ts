@@ -12,13 +12,13 @@
  * with no prompt at all.
  */
 import { UserError } from '../errors.js';
-import { rolePrompt, type PromptConfig } from '../models/prompts.js';
+import { encoderRolePrompt, type MaybePrompted as Prompted } from '../models/prompts.js';
 import { checkEncoderMatches, modelRef, type TextEncoder } from './build.js';
 import type { ModelRef } from './hnsw-index.js';
 import type { Manifest } from './store.js';
 
 /** An encoder that knows its prompts (SentenceEncoder); a bare TextEncoder has none. */
-type MaybePrompted = TextEncoder & { prompts?: PromptConfig; promptFor?(opts: { prompt?: string; promptName?: string }): string };
+type MaybePrompted = TextEncoder & Prompted;
 
 /** `encoder` seen through a prompt and a prefix size: what an index holds and searches with. */
 export function embeddingView(encoder: TextEncoder, opts: { dim?: number; prompt?: string }): TextEncoder {
@@ -53,7 +53,7 @@ export async function indexEmbedding(encoder: MaybePrompted, spec: string, opts:
       return '';
     }
     // promptFor checks the name, and that the model can pool a prompt.
-    return encoder.promptFor(name !== undefined ? { promptName: name } : { prompt: rolePrompt(cfg, role) });
+    return name !== undefined ? encoder.promptFor({ promptName: name }) : encoderRolePrompt(encoder, role);
   };
   const document = pick(opts.promptName, 'document');
   const query = pick(opts.queryPromptName, 'query');
