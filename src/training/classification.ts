@@ -31,6 +31,7 @@ import { validationSplit } from '../data/split.js';
 import { makeBatches, shuffleInPlace } from '../data/batching.js';
 import { writeCsvAtomic } from '../data/csv-write.js';
 import { loadEncoder, type SentenceEncoder } from '../models/index.js';
+import { toVariable } from '../models/transformer.js';
 import { balancedClassWeights, classificationMetrics, flatClassificationMetrics, CLASSIFICATION_METRICS, type ClassificationMetrics } from '../evaluation/classification-metrics.js';
 import { writeReport, type ModelResults } from '../evaluation/report.js';
 import { heatmapSpec } from '../viz/heatmap.js';
@@ -484,7 +485,7 @@ async function onnxStep<S>(
   step: number,
 ): Promise<{ loss: number; norm: number }> {
   const out = await engine.forward(encoder.tokenize(texts));
-  const emb = tf.variable(tf.tensor2d(out.embeddings, [texts.length, engine.dim]), true);
+  const emb = toVariable(out.embeddings, [texts.length, engine.dim]) as tf.Variable<tf.Rank.R2>;
   const nameOf = new Map([...headVars].map(([n, v]) => [v.name, n]));
   const { value, grads } = tf.variableGrads(() => tf.tidy(() => weightedCrossEntropy(head.logits(emb), y, w)), [...headVars.values(), emb]);
   const loss = (await value.data())[0];
