@@ -44,7 +44,7 @@ import { progressBar, type Progress } from '../util/progress.js';
 import { AdamOptimizer, adamOptionsOf } from './optimizer.js';
 import { makeSchedule, warmupFromRatio } from './schedule.js';
 import { clipAsRecipe } from './clip.js';
-import { copyEngineWeights } from './engine-step.js';
+import { clipHostAsRecipe, copyEngineWeights } from './engine-step.js';
 import { HostAdamW } from '../engine/adamw.js';
 import { encoderSpec, encoderWeights } from '../engine/onnx/encoder.js';
 import { OnnxTrainingEngine } from '../engine/onnx/training.js';
@@ -495,18 +495,10 @@ async function onnxStep<S>(
   const headGrads = new Map<string, Float32Array>();
   for (const [k, g] of Object.entries(grads)) if (k !== emb.name) headGrads.set(nameOf.get(k)!, (await g.data()) as Float32Array);
   tf.dispose([value, emb, ...Object.values(grads)]);
-  const all = [...encGrads.values(), ...headGrads.values()];
-  const sq = (g: Float32Array) => g.reduce((a, v) => a + v * v, 0);
-  const norm = Math.sqrt(all.reduce((a, g) => a + sq(g), 0));
+  // One map over both sets (keys kept apart), clipped in place: the arrays are those stepped below.
+  const all = new Map([...[...encGrads].map(([n, g]) => [`encoder/${n}`, g] as const), ...[...headGrads].map(([n, g]) => [`head/${n}`, g] as const)]);
+  const norm = clipHostAsRecipe(all, recipe.optimizer);
   checkFinite(loss, norm, step);
-  const clip = recipe.optimizer.clip_grad_norm;
-  if (clip !== null) {
-    for (const g of all) {
-      const n = recipe.optimizer.clip_scope === 'global' ? norm : Math.sqrt(sq(g));
-      const coef = Math.min(1, clip / (n + (recipe.optimizer.clip_scope === 'global' ? 1e-6 : 0)));
-      if (coef < 1) for (let i = 0; i < g.length; i++) g[i] *= coef;
-    }
-  }
   engine.step(encGrads, lrs.encoder);
   const headTensors = new Map([...headGrads].map(([n, g]) => [n, tf.tensor(g, headVars.get(n)!.shape)] as const));
   headOpt.apply(headVars, headTensors, lrs.head);

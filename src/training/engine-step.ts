@@ -49,8 +49,7 @@ export async function engineStepOnce<S>(
   // Frozen weights get gradients too (the graph computes them all); they are neither clipped nor stepped.
   for (const name of [...sum.keys()]) if (!trainable.has(name)) sum.delete(name);
   if (group.length > 1) for (const g of sum.values()) for (let i = 0; i < g.length; i++) g[i] = f(g[i] / group.length);
-  const clip = recipe.optimizer.clip_grad_norm;
-  const norm = clip === null ? globalNorm(sum) : recipe.optimizer.clip_scope === 'global' ? clipByGlobalNorm(sum, clip) : clipPerVariable(sum, clip);
+  const norm = clipHostAsRecipe(sum, recipe.optimizer);
   const meanLoss = injectNan ? NaN : lossSum / group.length;
   if (Number.isFinite(meanLoss) && Number.isFinite(norm)) engine.step(sum, lr);
   return { loss: meanLoss, norm, batchLosses };
@@ -91,6 +90,16 @@ function combine(perTensor: Iterable<number>): number {
   let s = 0;
   for (const n of perTensor) s += n * n;
   return f(Math.sqrt(s));
+}
+
+/**
+ * Host gradients clipped in place as the recipe says (clip_grad_norm, clip_scope), with the tfjs
+ * path's rounding (src/training/clip.ts clipAsRecipe); returns the global norm before clipping.
+ */
+export function clipHostAsRecipe(grads: Map<string, Float32Array>, optimizer: Recipe['optimizer']): number {
+  const clip = optimizer.clip_grad_norm;
+  if (clip === null) return globalNorm(grads);
+  return optimizer.clip_scope === 'global' ? clipByGlobalNorm(grads, clip) : clipPerVariable(grads, clip);
 }
 
 /** sqrt(sum ||g||^2), as src/training/clip.ts globalNorm. */
