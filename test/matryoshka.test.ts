@@ -213,6 +213,8 @@ test('the STS evaluator reports pearson/spearman_cosine at every dim', async () 
   assert.ok(Math.abs(perDimMetrics(gold, e1, e2, [16])['pearson_cosine@16'] - direct.pearson_cosine) < 1e-9);
   const md = perDimMarkdown([['tuned dev', r.metrics]], 'dev_');
   assert.deepEqual(md.slice(2).map((l) => l.split('|')[1].trim()), ['128', '64', '16'], 'one row per dim, largest first');
+  // A dim wider than the model is a user's mistake (one line), not a stack trace.
+  await assert.rejects(evaluateSts(enc, pairs, { dims: [999] }), (e) => e instanceof UserError && /dims 999 is more than the 128 values model builtin:tiny makes/.test(e.message));
   enc.dispose();
 });
 

@@ -14,6 +14,7 @@ import { loadSts, readLabelledPairs, type ColumnMapping, type StsSplit } from '.
 import { isUserError, ModelError, UserError } from '../errors.js';
 import { evaluateBinary, evaluateRetrieval, evaluateSts, fileEvaluator, readBeirFolder, writeReport, type EvaluationResult, type ModelResults, type ScatterData } from '../evaluation/index.js';
 import { loadEncoder, type Encoder } from '../models/index.js';
+import { checkTruncateDim } from '../models/prompts.js';
 import { axisLabels } from '../viz/labels.js';
 import { perDimSection } from '../evaluation/per-dim.js';
 
@@ -69,7 +70,7 @@ function tasksFrom(argv: EvalArgs): Task[] {
       name: data.name,
       describe: `${data.name}: ${pairs.length} scored pairs (${data.path})`,
       run: async (enc, batchSize) => {
-        for (const d of dims ?? []) if (d > enc.dim) throw new UserError(`--dims: ${d} is more than the ${enc.dim} values model ${enc.source} makes per embedding`);
+        for (const d of dims ?? []) checkTruncateDim(d, enc.dim, '--dims', enc.source);
         const { gold, cosine, ...result } = await evaluateSts(enc, pairs, { batchSize, name: data.name, dims });
         return { result, scatter: { gold, predicted: cosine } };
       },

@@ -14,7 +14,7 @@ import type { StsPair } from '../data/sts.js';
 import { pearson, spearman } from './metrics.js';
 import { embedUnique, pairScores, SIMILARITY_FNS, type SimilarityFnName } from './pair-scores.js';
 import { prefixMetrics, prefixed, type EvaluationResult } from './types.js';
-import { truncateRows } from '../models/prompts.js';
+import { checkTruncateDim, truncateRows } from '../models/prompts.js';
 
 export interface StsEvaluation extends EvaluationResult {
   /** Per pair, in input order: the gold score and the cosine similarity (for scatter plots). */
@@ -79,7 +79,7 @@ export async function evaluateSts(encoder: Encoder, pairs: readonly StsPair[], o
   const emb2 = pairs.map((p) => emb.get(p.sentence2)!);
   const { metrics, scores } = stsMetrics(gold, emb1, emb2);
   if (opts.dims?.length) {
-    for (const d of opts.dims) if (!Number.isInteger(d) || d < 1 || d > emb1[0].length) throw new Error(`evaluateSts: dim ${d} is not in 1..${emb1[0].length}`);
+    for (const d of opts.dims) checkTruncateDim(d, emb1[0].length, 'dims', encoder.source);
     Object.assign(metrics, perDimMetrics(gold, emb1, emb2, opts.dims));
   }
   return { name, metrics: prefixMetrics(name, metrics), primaryMetric: prefixed(name, 'spearman_cosine'), gold, cosine: Array.from(scores.cosine) };

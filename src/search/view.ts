@@ -12,7 +12,7 @@
  * with no prompt at all.
  */
 import { UserError } from '../errors.js';
-import { encoderRolePrompt, type MaybePrompted as Prompted } from '../models/prompts.js';
+import { checkTruncateDim, encoderRolePrompt, type MaybePrompted as Prompted } from '../models/prompts.js';
 import { checkEncoderMatches, modelRef, type TextEncoder } from './build.js';
 import type { ModelRef } from './hnsw-index.js';
 import type { Manifest } from './store.js';
@@ -42,10 +42,7 @@ export interface IndexEmbeddingOptions {
 
 /** For a new index: the manifest's model entry and the encoder view that embeds its items. */
 export async function indexEmbedding(encoder: MaybePrompted, spec: string, opts: IndexEmbeddingOptions = {}): Promise<{ model: ModelRef; documents: TextEncoder }> {
-  if (opts.dim !== undefined) {
-    if (!Number.isInteger(opts.dim) || opts.dim < 1) throw new UserError(`--dim must be a whole number >= 1, got ${opts.dim}`);
-    if (opts.dim > encoder.dim) throw new UserError(`--dim ${opts.dim} is more than the ${encoder.dim} values model ${encoder.source} makes per embedding`);
-  }
+  if (opts.dim !== undefined) checkTruncateDim(opts.dim, encoder.dim, '--dim', encoder.source);
   const cfg = encoder.prompts;
   const pick = (name: string | undefined, role: 'query' | 'document'): string => {
     if (!cfg || !encoder.promptFor) {
