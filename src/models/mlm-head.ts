@@ -20,6 +20,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { activation, layerNorm, linear } from '../backend/ops.js';
 import type { Architecture, TransformerConfig } from './config.js';
 import { seededNormal } from './builtin.js';
+import { toVariable } from './transformer.js';
 
 export interface MlmHeadNames {
   /** The base model's weight-name prefix in a *ForMaskedLM checkpoint. */
@@ -71,12 +72,12 @@ export class MlmHead {
     const V = config.vocabSize;
     const k = new Float32Array(H * H);
     for (let o = 0; o < H; o++) for (let i = 0; i < H; i++) k[i * H + o] = values.denseWeight[o * H + i];
-    this.kernel = tf.variable(tf.tensor2d(k, [H, H]), true);
-    this.denseBias = tf.variable(tf.tensor1d(values.denseBias), true);
-    this.normWeight = tf.variable(tf.tensor1d(values.normWeight), true);
-    this.normBias = tf.variable(tf.tensor1d(values.normBias), true);
+    this.kernel = toVariable(k, [H, H]);
+    this.denseBias = toVariable(values.denseBias, [values.denseBias.length]);
+    this.normWeight = toVariable(values.normWeight, [values.normWeight.length]);
+    this.normBias = toVariable(values.normBias, [values.normBias.length]);
     if (values.bias.length !== V) throw new Error(`internal: MLM bias has ${values.bias.length} entries for a vocabulary of ${V}`);
-    this.bias = tf.variable(tf.tensor1d(values.bias), true);
+    this.bias = toVariable(values.bias, [V]);
   }
 
   /**

@@ -299,10 +299,10 @@ export function transpose2d(data: Float32Array, rows: number, cols: number): Flo
   return out;
 }
 
-/** A trainable variable holding a copy of `data` (the staging tensor is released). */
-export function toVariable(data: Float32Array, shape: number[]): tf.Variable {
+/** A trainable variable holding a copy of `data` (the staging tensor is released); `name` as tf.variable's. */
+export function toVariable(data: Float32Array, shape: number[], name?: string): tf.Variable {
   const t = tf.tensor(data, shape, 'float32');
-  const v = tf.variable(t, true);
+  const v = tf.variable(t, true, name);
   t.dispose();
   return v;
 }

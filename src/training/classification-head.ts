@@ -17,6 +17,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ModelError } from '../errors.js';
 import { seededNormal } from '../models/builtin.js';
+import { toVariable } from '../models/transformer.js';
 import { expectTensor, readSafetensors, writeSafetensors } from '../models/safetensors.js';
 import { writeFileAtomic } from '../util/fs.js';
 
@@ -57,8 +58,8 @@ export class ClassifierHead {
       const rnd = seededNormal(seed);
       w = Float32Array.from({ length: k * dim }, () => rnd() / Math.sqrt(dim));
     }
-    this.weight = tf.variable(tf.tensor2d(w, [k, dim]), true, `classifier.linear.weight.${uid()}`);
-    this.bias = tf.variable(values ? tf.tensor1d(values.bias) : tf.zeros([k]), true, `classifier.linear.bias.${uid()}`);
+    this.weight = toVariable(w, [k, dim], `classifier.linear.weight.${uid()}`);
+    this.bias = toVariable(values?.bias ?? new Float32Array(k), [k], `classifier.linear.bias.${uid()}`);
   }
 
   /** The head's variables by their saved name. */
