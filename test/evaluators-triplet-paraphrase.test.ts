@@ -214,7 +214,7 @@ test('sbert-train eval --triplets / --paraphrase: the same evaluators from the c
   const e = runCli(['eval', '--model', 'builtin:tiny', '--paraphrase', join(tmp, bad), '--columns', 'q1,q2,dup', '--out', out, '--backend', 'wasm']);
   assert.equal(e.code, 2, e.stderr);
   assert.ok(isOneLineUserError(e), e.stderr);
-  assert.match(e.stderr, /--paraphrase .*bad-para\.csv: row 2: a paraphrase_mining evaluation needs labels 0 or 1, got 2/);
+  assert.match(e.stderr, /--paraphrase .*bad-para\.csv:3: a paraphrase_mining evaluation needs labels 0 or 1, got 2/);
 });
 
 test('an unlabelled loss with a dev set may monitor an evaluator metric (not only dev_loss)', () => {

@@ -50,7 +50,7 @@ const LABELLED: ReadonlySet<EvaluatorType> = new Set(['sts', 'binary', 'paraphra
 export function fileEvaluator(spec: FileEvaluatorSpec): FileEvaluator {
   const where = `${spec.where ? `${spec.where} ` : ''}${spec.file}`;
   const label = LABELLED.has(spec.type) ? spec.columns.label : null;
-  const { examples } = loadPairs(spec.file, {
+  const { examples, lines } = loadPairs(spec.file, {
     columns: { texts: spec.columns.texts, label },
     format: spec.format ?? undefined,
     header: spec.header ?? undefined,
@@ -76,11 +76,11 @@ export function fileEvaluator(spec: FileEvaluatorSpec): FileEvaluator {
       };
     }
     case 'binary': {
-      const pairs = binaryLabels(examples, where, type).map((e) => ({ sentence1: e.texts[0], sentence2: e.texts[1], label: e.label! }));
+      const pairs = binaryLabels(examples, lines, where, type).map((e) => ({ sentence1: e.texts[0], sentence2: e.texts[1], label: e.label! }));
       return { name, type, describe: `${name}: binary, ${rows}`, run: (enc, o) => evaluateBinary(enc, pairs, { ...o, name }) };
     }
     case 'paraphrase_mining': {
-      const labelled = binaryLabels(examples, where, type);
+      const labelled = binaryLabels(examples, lines, where, type);
       const duplicates = labelled.filter((e) => e.label === 1).map((e) => [e.texts[0], e.texts[1]] as [string, string]);
       if (!duplicates.some(([a, b]) => a !== b)) throw new DataError(`${where}: no pair labelled 1 (duplicates) with two different sentences; paraphrase mining scores against them`);
       const sentences = [...new Set(labelled.flatMap((e) => e.texts))];
@@ -107,10 +107,10 @@ export function fileEvaluator(spec: FileEvaluatorSpec): FileEvaluator {
   }
 }
 
-/** Labels must be 0 or 1, and both must occur for a binary evaluation. */
-function binaryLabels(examples: Example[], where: string, type: EvaluatorType): Example[] {
+/** Labels must be 0 or 1, and both must occur for a binary evaluation. `lines`: each example's file line. */
+function binaryLabels(examples: Example[], lines: readonly number[], where: string, type: EvaluatorType): Example[] {
   const bad = examples.findIndex((e) => e.label !== 0 && e.label !== 1);
-  if (bad >= 0) throw new DataError(`${where}: row ${bad + 1}: a ${type} evaluation needs labels 0 or 1, got ${examples[bad].label}`);
+  if (bad >= 0) throw new DataError(`${where}:${lines[bad]}: a ${type} evaluation needs labels 0 or 1, got ${examples[bad].label}`);
   if (type === 'binary' && !(examples.some((e) => e.label === 1) && examples.some((e) => e.label === 0))) throw new DataError(`${where}: pair classification needs both labels 0 and 1`);
   return examples;
 }
