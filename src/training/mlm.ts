@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import seedrandom from 'seedrandom';
 import { readToHost } from '../backend/index.js';
+import { restore, snapshot, type Snapshot } from './weights.js';
 import { makeBatches, validationSplit } from '../data/index.js';
 import { maskTokens, wordStarts, type MaskingOptions } from '../data/masking.js';
 import { DataError, ModelError, TrainingAborted, UserError } from '../errors.js';
@@ -139,14 +140,14 @@ export async function runMlm(recipe: Recipe, opts: TrainOptions = {}): Promise<T
   writeFileAtomic(metricsFile, '');
   writeFileAtomic(join(runDir, 'recipe.yaml'), recipeToYaml(recipe));
   const state = { step: 0, totalSteps, best: null as { step: number; value: number } | null, stoppedEarly: false, startMetrics: null as Record<string, number> | null };
-  let bestWeights: Map<string, Float32Array> | null = null;
+  let bestWeights: Snapshot | null = null;
   const evaluate = async (): Promise<Record<string, number>> => {
     const m = await heldOutPerplexity(model, dev!, recipe);
     appendFileNamed(metricsFile, JSON.stringify({ type: 'eval', step: state.step, ...m }) + '\n');
     const better = state.best === null || m.perplexity < state.best.value - recipe.evaluation.early_stopping.min_delta;
     if (better) {
       state.best = { step: state.step, value: m.perplexity };
-      if (recipe.evaluation.keep_best) bestWeights = await readToHost(trainable);
+      if (recipe.evaluation.keep_best) bestWeights = await snapshot(trainable);
     }
     return m;
   };
@@ -204,7 +205,7 @@ export async function runMlm(recipe: Recipe, opts: TrainOptions = {}): Promise<T
     if (dev) {
       final = await evaluate();
       if (bestWeights !== null && state.best !== null && state.best.step !== state.step) {
-        for (const [name, v] of trainable) tf.tidy(() => v.assign(tf.tensor(bestWeights!.get(name)!, v.shape)));
+        restore(trainable, bestWeights);
         log(`evaluation.keep_best: saving the weights of step ${state.best.step} (perplexity ${state.best.value.toFixed(2)})`);
         final = await heldOutPerplexity(model, dev, recipe);
       }
