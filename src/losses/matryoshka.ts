@@ -22,7 +22,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { ConfigError } from '../errors.js';
 import { l2Normalize } from '../similarity/index.js';
-import { checkInputs, type Loss } from './types.js';
+import { defineLoss, type Loss } from './types.js';
 
 export interface MatryoshkaOptions {
   dims: readonly number[];
@@ -35,30 +35,28 @@ export function createMatryoshkaLoss(inner: Loss, opts: MatryoshkaOptions): Loss
   if (opts.dims.length === 0) throw new ConfigError('loss.matryoshka.dims: give at least one dim');
   if (weights.length !== opts.dims.length) throw new ConfigError(`loss.matryoshka.weights: ${weights.length} weight(s) for ${opts.dims.length} dim(s)`);
   const pairs = opts.dims.map((d, i) => ({ dim: d, weight: weights[i] })).sort((a, b) => b.dim - a.dim);
-  const loss: Loss = {
-    name: inner.name,
-    columns: inner.columns,
-    maxColumns: inner.maxColumns,
-    needsLabel: inner.needsLabel,
-    labelRange: inner.labelRange,
-    minBatch: inner.minBatch,
-    params: { ...inner.params, matryoshka_dims: opts.dims.join(','), matryoshka_weights: weights.join(',') },
-    lossFromEmbeddings(embeddings, labels) {
-      checkInputs(loss, embeddings, labels);
+  return defineLoss(
+    {
+      name: inner.name,
+      columns: inner.columns,
+      maxColumns: inner.maxColumns,
+      needsLabel: inner.needsLabel,
+      labelRange: inner.labelRange,
+      minBatch: inner.minBatch,
+      params: { ...inner.params, matryoshka_dims: opts.dims.join(','), matryoshka_weights: weights.join(',') },
+    },
+    (embeddings, labels) => {
       const width = embeddings[0].shape[1];
       for (const { dim } of pairs) if (dim > width) throw new ConfigError(`loss.matryoshka.dims: ${dim} is more than the embedding size ${width}`);
-      return tf.tidy(() => {
-        let total: tf.Scalar | null = null;
-        for (const { dim, weight } of pairs) {
-          const prefixes = embeddings.map((e) => l2Normalize(tf.slice(e, [0, 0], [-1, dim]) as tf.Tensor2D)); // [batch, dim] each
-          const term = tf.mul(inner.lossFromEmbeddings(prefixes, labels), weight) as tf.Scalar;
-          total = total === null ? term : (tf.add(total, term) as tf.Scalar); // tf.add: addN has no gradient in tfjs
-        }
-        return total!;
-      });
+      let total: tf.Scalar | null = null;
+      for (const { dim, weight } of pairs) {
+        const prefixes = embeddings.map((e) => l2Normalize(tf.slice(e, [0, 0], [-1, dim]) as tf.Tensor2D)); // [batch, dim] each
+        const term = tf.mul(inner.lossFromEmbeddings(prefixes, labels), weight) as tf.Scalar;
+        total = total === null ? term : (tf.add(total, term) as tf.Scalar); // tf.add: addN has no gradient in tfjs
+      }
+      return total!;
     },
-  };
-  return loss;
+  );
 }
 
 /** Refuse dims wider than the model's embedding before training starts (one line, exit 2). */
