@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync, existsSync, linkSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import seedrandom from 'seedrandom';
@@ -128,5 +128,8 @@ test('CLI augment: same seed same file, another seed another file, labels kept, 
   assert.throws(() => augmentFile(testFile, join(dir, 'test-aug.csv'), { ...base, columns: ['sentence1', 'sentence2'] }), /named as a test file/);
   assert.ok(!existsSync(join(dir, 'dev-aug.csv')) && !existsSync(join(dir, 'test-aug.csv')));
   assert.throws(() => augmentFile(input, input, base, true), /is the input file/);
+  // A hard link to the input is the input too (a realpath comparison missed it).
+  linkSync(input, join(dir, 'input-link.csv'));
+  assert.throws(() => augmentFile(input, join(dir, 'input-link.csv'), base, true), /is the input file/);
   assert.throws(() => augmentFile(input, join(dir, 'x.csv'), { ...base, ops: ['synonym'] }), /--ops synonym needs --synonyms FILE/);
 });

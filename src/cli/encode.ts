@@ -24,7 +24,7 @@ import { DataError, ModelError, UserError, isUserError } from '../errors.js';
 import { loadEncoder } from '../models/index.js';
 import { checkTruncateDim } from '../models/prompts.js';
 import type { Encoder } from '../models/index.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { sameFile, writeFileAtomic } from '../util/fs.js';
 import { writeNpyRows } from '../util/npy.js';
 
 const OUTPUT_KINDS = ['.npy', '.jsonl'] as const;
@@ -109,17 +109,6 @@ function checkOutput(path: string): '.npy' | '.jsonl' {
     if (isUserError(e)) throw e;
   }
   return ext as '.npy' | '.jsonl';
-}
-
-/** True when both paths name one existing file (the same path, through a symlink, `./`, or a hard link). */
-function sameFile(a: string, b: string): boolean {
-  try {
-    const sa = statSync(a);
-    const sb = statSync(b);
-    return sa.dev === sb.dev && sa.ino === sb.ino;
-  } catch {
-    return false; // the output does not exist yet
-  }
 }
 
 async function load(spec: string): Promise<Encoder> {

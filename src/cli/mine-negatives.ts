@@ -20,7 +20,7 @@ import { columnArg, headerDefault, loadPairs, readTable, type Column, type Input
 import { toCsv } from '../data/csv-write.js';
 import { encoderEmbed, mineHardNegatives, minedRows, resolveMineOptions, EXACT_MAX_SCORES, type AnchorPositive, type MineOptions, type OutputFormat } from '../data/hard-negatives.js';
 import { DataError, UserError } from '../errors.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { sameFile, writeFileAtomic } from '../util/fs.js';
 import { loadModelOrExplain } from './eval.js';
 import { readTexts } from './encode.js';
 import { tableOptions } from './table-options.js';
@@ -131,9 +131,7 @@ function checkOut(out: string, input: string, force: boolean): (typeof OUTPUTS)[
   if (!(OUTPUTS as readonly string[]).includes(ext)) throw new UserError(`--out ${out}: use .csv, .tsv or .jsonl`);
   if (existsSync(out)) {
     if (statSync(out).isDirectory()) throw new UserError(`--out ${out}: is a folder, expected a file`);
-    const a = statSync(out);
-    const b = existsSync(input) ? statSync(input) : null;
-    if (b && a.dev === b.dev && a.ino === b.ino) throw new UserError(`--out ${out} is the input file; choose another output`);
+    if (sameFile(out, input)) throw new UserError(`--out ${out} is the input file; choose another output`);
     if (!force) throw new UserError(`--out ${out}: exists; pass --force to replace it`);
   }
   return ext as (typeof OUTPUTS)[number];

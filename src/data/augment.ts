@@ -16,11 +16,10 @@
  * to an earlier copy is dropped. Only training data is augmented: a file named as a dev or test
  * split is refused (an augmented evaluation set measures nothing), and the output is a new file.
  */
-import { existsSync, realpathSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
 import seedrandom from 'seedrandom';
 import { DataError, UserError } from '../errors.js';
-import { writeFileAtomic } from '../util/fs.js';
+import { sameFile, writeFileAtomic } from '../util/fs.js';
 import { csvField } from './csv-write.js';
 import { splitOf } from './check.js';
 import { cell, formatFromPath, headerDefault, readLines, readTable, resolveColumn, type Column, type TableFormat, type TableRow } from './table.js';
@@ -174,9 +173,4 @@ function serialise(head: string[] | null, rows: TableRow['cells'][], format: Tab
     for (const r of rows) lines.push((r as unknown[]).map(text).join('\t'));
   }
   return `${lines.join('\n')}\n`;
-}
-
-function sameFile(a: string, b: string): boolean {
-  const real = (p: string) => (existsSync(p) ? realpathSync(p) : resolve(p));
-  return real(a) === real(b);
 }
