@@ -57,17 +57,54 @@ export function minePairs(embeddings: readonly Float32Array[], opts: MiningOptio
   const unit = embeddings.map(normalizeF32);
   const n = unit.length;
   const pairs = new Map<number, MinedParaphrase>(); // key i * n + j, i < j
-  const row: Array<{ j: number; s: number }> = [];
   for (let i = 0; i < n; i++) {
-    row.length = 0;
-    for (let j = 0; j < n; j++) if (j !== i) row.push({ j, s: dotF32(unit[i], unit[j]) });
-    row.sort((x, y) => y.s - x.s || x.j - y.j);
-    for (const { j, s } of row.slice(0, topK)) {
+    for (const { j, s } of rowTopK(unit, i, topK)) {
       const [a, b] = i < j ? [i, j] : [j, i];
       if (!pairs.has(a * n + b)) pairs.set(a * n + b, { score: s, i: a, j: b });
     }
   }
   return [...pairs.values()].sort((x, y) => y.score - x.score || x.i - y.i || x.j - y.j).slice(0, maxPairs);
+}
+
+interface Hit {
+  j: number;
+  s: number;
+}
+
+/** a ranks below b: lower score, or the same score and a later row. */
+const worse = (a: Hit, b: Hit) => a.s < b.s || (a.s === b.s && a.j > b.j);
+
+/**
+ * The k rows other than i most similar to row i, best first (score desc, row asc): a min-heap
+ * of the best k so far (as src/search/exact.ts), not a sort of the whole row.
+ */
+function rowTopK(unit: readonly Float32Array[], i: number, k: number): Hit[] {
+  const heap: Hit[] = [];
+  for (let j = 0; j < unit.length && k > 0; j++) {
+    if (j === i) continue;
+    const hit = { j, s: dotF32(unit[i], unit[j]) };
+    if (heap.length < k) {
+      heap.push(hit);
+      for (let c = heap.length - 1; c > 0; ) {
+        const p = (c - 1) >> 1;
+        if (!worse(heap[c], heap[p])) break;
+        [heap[c], heap[p]] = [heap[p], heap[c]];
+        c = p;
+      }
+    } else if (worse(heap[0], hit)) {
+      heap[0] = hit;
+      for (let c = 0; ; ) {
+        const l = 2 * c + 1;
+        let m = c;
+        if (l < heap.length && worse(heap[l], heap[m])) m = l;
+        if (l + 1 < heap.length && worse(heap[l + 1], heap[m])) m = l + 1;
+        if (m === c) break;
+        [heap[c], heap[m]] = [heap[m], heap[c]];
+        c = m;
+      }
+    }
+  }
+  return heap.sort((x, y) => y.s - x.s || x.j - y.j);
 }
 
 /**
